@@ -1,0 +1,28 @@
+# The two commands: `make demo` and `make test`. Both create ./.venv if needed.
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of PyTorch; on a CUDA machine set TORCH_SPEC to the build you want.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.dropgan-installed
+
+.PHONY: demo test bench lint gallery
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/dropgan generate --example balloons -n 4 --seed 0 --out out --force
+
+test: $(STAMP)
+	$(BIN)/pytest -q src tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_backends.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks

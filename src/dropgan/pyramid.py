@@ -1,0 +1,103 @@
+"""Antialiased resizing, image pyramids and the rules that choose their depth."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .errors import InputError
+
+__all__ = ["depth_for_coarsest", "depth_for_region", "level_sizes", "pyramid", "resize"]
+
+
+def resize(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Resize ``(C, H, W)`` or ``(B, C, H, W)`` images with antialiased bicubic interpolation.
+
+    Values are not clipped: bicubic overshoot and added noise survive the resize.
+
+    Examples
+    --------
+    >>> resize(torch.rand(3, 40, 60), (30, 45)).shape
+    torch.Size([3, 30, 45])
+    """
+    h, w = int(size[0]), int(size[1])
+    if tuple(image.shape[-2:]) == (h, w):
+        return image
+    batched = image if image.ndim == 4 else image[None]
+    out = F.interpolate(batched, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+    return out if image.ndim == 4 else out[0]
+
+
+def level_sizes(size: Sequence[int], ratio: float, levels: int) -> list[tuple[int, int]]:
+    """Sizes of pyramid levels 0..levels: level n is ``ceil(H * ratio**n) x ceil(W * ratio**n)``.
+
+    This is the GPNN authors' sizing rule. Level 0 is the full size.
+
+    Examples
+    --------
+    >>> level_sizes((180, 250), 0.75, 2)
+    [(180, 250), (135, 188), (102, 141)]
+    """
+    h, w = size
+    # round() first so that 180 * 0.75**2 = 101.25 is not pushed up by float error
+    return [
+        (math.ceil(round(h * ratio**n, 6)), math.ceil(round(w * ratio**n, 6))) for n in range(levels + 1)
+    ]
+
+
+def depth_for_coarsest(size: Sequence[int], ratio: float, coarsest: float) -> int:
+    """Number of downscalings N so that the smaller side at level N is at most ``coarsest``.
+
+    GPNN's generation rule: the coarsest level's height is about two patches, so one patch
+    spans about half of the image. For a 180 px high image, r = 3/4 and ``coarsest`` = 14
+    (p = 7), this gives the authors' 9 levels.
+
+    Examples
+    --------
+    >>> depth_for_coarsest((180, 250), 0.75, 14)
+    9
+    """
+    short = min(size)
+    if short <= coarsest:
+        return 0
+    return math.ceil(math.log(short / coarsest) / math.log(1.0 / ratio) - 1e-9)
+
+
+def depth_for_region(region: Sequence[int], ratio: float, patch_size: int) -> int:
+    """Number of downscalings N so that a region of ``region`` = (h, w) pixels shrinks to
+    about one patch: GPNN's rule for inpainting and editing.
+
+    Examples
+    --------
+    >>> depth_for_region((28, 28), 0.75, 7)
+    5
+    """
+    extent = max(region)
+    if extent <= patch_size:
+        return 0
+    return round(math.log(extent / patch_size) / math.log(1.0 / ratio))
+
+
+def pyramid(image: torch.Tensor, sizes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+    """Resize ``image`` to each of ``sizes`` (finest first).
+
+    Every level is resized from the full image, not from the level above, so resampling
+    errors do not accumulate down the pyramid.
+
+    Examples
+    --------
+    >>> [tuple(x.shape) for x in pyramid(torch.rand(3, 8, 8), [(8, 8), (6, 6)])]
+    [(3, 8, 8), (3, 6, 6)]
+    """
+    return [resize(image, s) for s in sizes]
+
+
+def check_fits(size: Sequence[int], patch_size: int, what: str = "image") -> None:
+    """Raise :class:`InputError` unless an image of ``size`` holds at least one patch."""
+    if min(size) < patch_size:
+        raise InputError(
+            f"{what} of {size[1]}x{size[0]} px is too small for {patch_size}x{patch_size} patches"
+        )
