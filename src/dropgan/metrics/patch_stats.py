@@ -31,8 +31,8 @@ def nn_distances(
     Examples
     --------
     >>> x = torch.rand(3, 12, 12)
-    >>> float(nn_distances(x, x).max())
-    0.0
+    >>> float(nn_distances(x, x).max()) < 1e-6
+    True
     """
     q = extract_patches(queries_image[None], patch_size)[0]
     k = extract_patches(keys_image[None], patch_size)[0]
@@ -50,7 +50,7 @@ def coherence(
     Examples
     --------
     >>> x = torch.rand(3, 10, 10)
-    >>> coherence(x, x)
+    >>> round(coherence(x, x), 6)
     0.0
     """
     return float(nn_distances(output, source, patch_size, max_queries).mean())
@@ -64,7 +64,7 @@ def completeness(
     Examples
     --------
     >>> x = torch.rand(3, 10, 10)
-    >>> completeness(x, x)
+    >>> round(completeness(x, x), 6)
     0.0
     """
     return float(nn_distances(source, output, patch_size, max_queries).mean())
