@@ -9,7 +9,6 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -17,7 +16,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import InputError, OutputError
 
-ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
 __all__ = ["ImageLike", "read_image", "read_mask", "to_pil", "write_image"]
 
@@ -42,7 +41,9 @@ def _pil_to_array(im: Image.Image, name: str) -> np.ndarray:
     """Pillow image of any mode to float32 (H, W, 3) in [0, 1]."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         a = np.asarray(im, dtype=np.float32)
-        return np.repeat((a / (65535.0 if a.max() > 255 else 255.0))[..., None], 3, axis=2).clip(0, 1)
+        return np.repeat((a / (65535.0 if a.max() > 255 else 255.0))[..., None], 3, axis=2).clip(
+            0, 1
+        )
     if im.mode == "F":
         a = np.asarray(im, dtype=np.float32)
         return np.repeat(a[..., None], 3, axis=2).clip(0, 1)
@@ -134,7 +135,7 @@ def read_mask(mask: ImageLike, name: str = "mask") -> torch.Tensor:
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """Convert a ``(3, H, W)`` tensor in [0, 1] to an 8-bit RGB Pillow image (values are clipped)."""
+    """A ``(3, H, W)`` tensor in [0, 1] as an 8-bit RGB Pillow image (values are clipped)."""
     a = (image.detach().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8)
     return Image.fromarray(a.permute(1, 2, 0).numpy(), mode="RGB")
 

@@ -44,7 +44,8 @@ def level_sizes(size: Sequence[int], ratio: float, levels: int) -> list[tuple[in
     h, w = size
     # round() first so that 180 * 0.75**2 = 101.25 is not pushed up by float error
     return [
-        (math.ceil(round(h * ratio**n, 6)), math.ceil(round(w * ratio**n, 6))) for n in range(levels + 1)
+        (math.ceil(round(h * ratio**n, 6)), math.ceil(round(w * ratio**n, 6)))
+        for n in range(levels + 1)
     ]
 
 

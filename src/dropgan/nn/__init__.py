@@ -7,8 +7,15 @@ from .exact import ExactSearch, nearest
 
 BACKENDS: dict[str, type[NearestNeighbourSearch]] = {ExactSearch.name: ExactSearch}
 
-__all__ = ["BACKENDS", "ExactSearch", "NearestNeighbourSearch", "PatchLayout", "make_backend",
-           "nearest", "normalised_score"]
+__all__ = [
+    "BACKENDS",
+    "ExactSearch",
+    "NearestNeighbourSearch",
+    "PatchLayout",
+    "make_backend",
+    "nearest",
+    "normalised_score",
+]
 
 
 def make_backend(name: str, **options: object) -> NearestNeighbourSearch:
@@ -22,5 +29,7 @@ def make_backend(name: str, **options: object) -> NearestNeighbourSearch:
     from ..errors import InputError
 
     if name not in BACKENDS:
-        raise InputError(f"unknown nearest-neighbour backend {name!r} (choose from {', '.join(BACKENDS)})")
+        raise InputError(
+            f"unknown nearest-neighbour backend {name!r} (choose from {', '.join(BACKENDS)})"
+        )
     return BACKENDS[name](**options)

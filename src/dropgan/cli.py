@@ -1,0 +1,251 @@
+"""The ``dropgan`` command: a thin layer that parses, calls the public API and reports.
+
+Every failure a user can cause ends as one ``dropgan: error: ...`` line and exit status 2,
+with nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .errors import DropganError, InputError, OutputError
+from .examples import EXAMPLES, example
+from .image import write_image
+
+Output = tuple[str, torch.Tensor, dict[str, object]]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        self.exit(2, f"dropgan: error: {message}\n")
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'WxH' -> (H, W)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return h, w
+
+
+def _scale(text: str) -> float | tuple[float, float]:
+    """'F' or 'SXxSY' -> F or (SY, SX)."""
+    try:
+        parts = [float(v) for v in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a factor or SXxSY, got {text!r}") from None
+    if len(parts) not in (1, 2) or not all(v > 0 and math.isfinite(v) for v in parts):
+        raise argparse.ArgumentTypeError(f"expected positive factor(s), got {text!r}")
+    return parts[0] if len(parts) == 1 else (parts[1], parts[0])
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return v
+
+
+def _budget(text: str) -> int:
+    """'1G', '512M', '1048576' -> bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().removesuffix("b").removesuffix("i")
+    try:
+        return int(float(t[:-1]) * units[t[-1]]) if t[-1:] in units else int(t)
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(
+            f"expected bytes such as 512M or 2G, got {text!r}"
+        ) from None
+
+
+def _run_options() -> argparse.ArgumentParser:
+    """Options every synthesis command shares."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("output and run")
+    g.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out)")
+    g.add_argument("--force", action="store_true", help="overwrite existing files")
+    g.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    g.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    g.add_argument(
+        "--nn",
+        help="nearest-neighbour backend: exact, patchmatch "
+        "(default: exact on a GPU, patchmatch on a CPU)",
+    )
+    g.add_argument(
+        "--memory-budget", type=_budget, help="bytes for exact search tiles (default 1G)"
+    )
+    return p
+
+
+def _gpnn_options(alpha: float | None = None) -> argparse.ArgumentParser:
+    """GPNN's parameters; None means the task's default."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("GPNN parameters")
+    g.add_argument(
+        "--alpha",
+        type=_positive_float,
+        default=alpha,
+        help="completeness knob; inf = plain MSE (default: the task's)",
+    )
+    g.add_argument("--patch-size", type=int, help="patch side p, odd (default: 7)")
+    g.add_argument("--ratio", type=float, help="pyramid downscaling factor r (default: 0.75)")
+    g.add_argument("--levels", type=int, help="pyramid depth N (default: the task's rule)")
+    g.add_argument("--iters", type=int, help="PNN steps per level (default: 10)")
+    g.add_argument("--coarsest-iters", type=int, help="PNN steps at the coarsest level")
+    g.add_argument(
+        "--blend-sigma",
+        type=_positive_float,
+        help="Gaussian weight of overlapping patches, px (default: 7)",
+    )
+    return p
+
+
+_GPNN_KEYS = ("alpha", "patch_size", "ratio", "levels", "iters", "coarsest_iters", "blend_sigma")
+_RUN_KEYS = ("seed", "device", "nn", "memory_budget")
+
+
+def _api_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    keys = _GPNN_KEYS + _RUN_KEYS
+    kw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    kw["progress"] = not args.quiet
+    return kw
+
+
+def _input(args: argparse.Namespace) -> tuple[object, str]:
+    if args.example:
+        return example(args.example), args.example
+    if args.input is None:
+        raise InputError("give an input image (or --example NAME)")
+    return args.input, Path(args.input).stem
+
+
+def _cmd_generate(args: argparse.Namespace) -> list[Output]:
+    from .tasks.generation import generate
+
+    src, stem = _input(args)
+    kw = _api_kwargs(args)
+    samples = generate(src, args.n, size=args.size, scale=args.scale, sigma=args.sigma, **kw)
+    meta = {"task": "generate", "source": str(src), "sigma": args.sigma, **kw}
+    return [(f"{stem}_{i}.png", y, {**meta, "sample": i}) for i, y in enumerate(samples)]
+
+
+def _open_outputs(args: argparse.Namespace, names: Sequence[str]) -> bool:
+    """Fail before any work when an output cannot be written; returns whether the output
+    folder was created (so that a failed run can remove it again)."""
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output folder {out} is a file")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create output folder {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {out} is not writable")
+    if not args.force:
+        for name in names:
+            if (out / name).exists():
+                if created:
+                    out.rmdir()
+                raise OutputError(f"{out / name} exists (use --force to overwrite)")
+    return created
+
+
+def _write(args: argparse.Namespace, outputs: Sequence[Output]) -> list[Path]:
+    paths = []
+    for name, image, meta in outputs:
+        meta = {"dropgan": __version__, **meta}
+        text = {"dropgan:params": json.dumps(meta, default=str, sort_keys=True)}
+        paths.append(write_image(image, args.out / name, text, force=True))
+    return paths
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        parents=[_gpnn_options(), _run_options()],
+        help="random samples of one image at any size",
+        description="Random samples with the patch distribution of INPUT.",
+    )
+    p.add_argument("input", nargs="?", help="source image")
+    p.add_argument("--example", choices=EXAMPLES, help="use a built-in example image")
+    p.add_argument("-n", type=int, default=1, help="number of samples (default: 1)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--size", type=_size, help="output size WxH (default: the input's)")
+    size.add_argument("--scale", type=_scale, help="output size as F or SXxSY times the input's")
+    p.add_argument(
+        "--sigma",
+        type=float,
+        default=0.75,
+        help="noise at the coarsest level (diversity; default: 0.75)",
+    )
+    p.set_defaults(
+        run=_cmd_generate, names=lambda a: [f"{_input(a)[1]}_{i}.png" for i in range(max(a.n, 0))]
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dropgan",
+        description="Single-image generative modelling by patch "
+        "nearest neighbours (GPNN, 'Drop the GAN') and friends.",
+    )
+    parser.add_argument("--version", action="version", version=f"dropgan {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add in (_add_generate,):
+        add(sub)
+    return parser
+
+
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"dropgan: note: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dropgan`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _one_line_warnings
+    run: Callable[[argparse.Namespace], list[Output]] = args.run
+    start = time.perf_counter()
+    created = False
+    try:
+        created = _open_outputs(args, args.names(args))
+        paths = _write(args, run(args))
+    except (DropganError, KeyboardInterrupt) as e:
+        if created and not any(args.out.iterdir()):
+            args.out.rmdir()
+        if isinstance(e, KeyboardInterrupt):
+            print("dropgan: interrupted", file=sys.stderr)
+            return 130
+        print(f"dropgan: error: {e}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(
+            f"dropgan: wrote {len(paths)} image(s) to {args.out}/ in "
+            f"{time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

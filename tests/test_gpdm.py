@@ -1,0 +1,195 @@
+"""GPDM engine: the sliced Wasserstein loss, the per-level optimisation and the multi-scale loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from dropgan.engines.gpdm import (
+    argsort_last,
+    gpdm,
+    match_level,
+    patch_swd,
+    plateaued,
+    project_patches,
+    random_projections,
+    resample_sorted,
+    sort_last,
+)
+from dropgan.errors import InputError
+from dropgan.image import read_image
+from dropgan.metrics.patch_stats import coherence, completeness
+from dropgan.pyramid import resize
+
+IMAGES = Path(__file__).parents[1].parent / "shared" / "images"
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _structured(h: int = 32, w: int = 40) -> torch.Tensor:
+    """A small image with structure at several scales: stripes, a blob and some noise."""
+    yy, xx = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+    r = 0.5 + 0.4 * torch.sin(xx / 2.0)
+    g = 0.5 + 0.4 * torch.cos(yy / 3.0)
+    b = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2 < (h / 4) ** 2).float() * 0.8 + 0.1
+    noise = 0.05 * torch.rand(3, h, w, generator=_gen(7))
+    return (torch.stack([r, g, b]) + noise).clamp(0, 1)
+
+
+def _sorted_swd(output: torch.Tensor, source: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The textbook formula with a differentiable sort, for equal patch counts."""
+    a = torch.sort(project_patches(output, w), dim=-1).values
+    b = torch.sort(project_patches(source[None], w), dim=-1).values
+    return (a - b).abs().mean(dim=(1, 2))
+
+
+def test_sorts_match_torch_sort_with_negatives_and_ties():
+    x = torch.randn(3, 5, 257, generator=_gen(0))
+    x[0, 0, :40] = -0.0
+    x[0, 0, 40:80] = 0.0
+    x[1, 2, ::3] = -1.5
+    index = argsort_last(x)
+    expected = torch.sort(x, dim=-1, stable=True)
+    assert torch.equal(sort_last(x), expected.values)
+    assert torch.equal(torch.gather(x, -1, index), expected.values)
+    # ties keep index order, except that -0.0 sorts before 0.0
+    assert torch.equal(index[1:], expected.indices[1:])
+
+
+def test_resample_sorted_is_the_interpolated_quantile_function():
+    v = torch.linspace(0, 1, 11)
+    up = resample_sorted(v, 101)
+    assert up.shape == (101,)
+    assert torch.all(up[1:] >= up[:-1])
+    assert float(up[0]) == 0.0 and float(up[-1]) == 1.0
+    # a linear quantile function is sampled exactly at the quantile midpoints
+    expected = (10 * torch.arange(10) + 4.5) / 99
+    assert torch.allclose(resample_sorted(torch.linspace(0, 1, 100), 10), expected, atol=1e-6)
+
+
+def test_patch_swd_value_and_gradient_equal_the_sorted_formula():
+    src = _structured()
+    out = torch.rand(2, 3, 32, 40, generator=_gen(1), requires_grad=True)
+    w = random_projections(16, 7, generator=_gen(2))
+    ours = patch_swd(out, src, w)
+    ref = _sorted_swd(out, src, w)
+    assert torch.allclose(ours, ref, atol=1e-6)
+    (g1,) = torch.autograd.grad(ours.sum(), out)
+    (g2,) = torch.autograd.grad(ref.sum(), out)
+    assert torch.allclose(g1, g2, atol=1e-7)
+
+
+def test_patch_swd_is_per_sample_within_a_batch():
+    src = _structured()
+    batch = torch.rand(3, 3, 32, 40, generator=_gen(3))
+    w = random_projections(8, 7, generator=_gen(4))
+    together = patch_swd(batch, src, w)
+    alone = torch.cat([patch_swd(b[None], src, w) for b in batch])
+    assert torch.allclose(together, alone, atol=1e-6)
+
+
+def test_patch_swd_is_zero_for_the_image_itself_and_grows_with_noise():
+    src = _structured()
+    w = random_projections(32, 7, generator=_gen(5))
+    noise = torch.randn(3, 32, 40, generator=_gen(6))
+    d = [float(patch_swd((src + s * noise)[None], src, w)) for s in (0.0, 0.02, 0.1, 0.3)]
+    assert d[0] < 1e-6
+    assert d[0] < d[1] < d[2] < d[3]
+    assert d[1] > 1e-3
+
+
+def test_patch_swd_compares_different_patch_counts():
+    src = _structured()
+    w = random_projections(32, 7, generator=_gen(8))
+    tiled = torch.cat([src, src], dim=2)  # the same patches twice, plus the seam
+    other = torch.rand(1, 3, 32, 80, generator=_gen(9))
+    assert float(patch_swd(tiled[None], src, w)) < 0.2 * float(patch_swd(other, src, w))
+    # and the other way round: a smaller output against a larger source
+    half = src[:, :, :20]
+    assert float(patch_swd(half[None], tiled, w)) < 0.5 * float(
+        patch_swd(other[..., :20], tiled, w)
+    )
+
+
+def test_level_loss_decreases_steadily():
+    src = _structured()
+    start = resize(src, (32, 40))[None] * 0 + 0.5
+    start = start + 0.3 * torch.randn(1, 1, 32, 40, generator=_gen(10))
+    out, losses = match_level(start, src, steps=120, lr=0.02, projections=32, generator=_gen(11))
+    assert len(losses) == 120
+    means = torch.tensor(losses).reshape(-1, 20).mean(1)
+    assert float(means[-1]) < 0.4 * float(means[0])
+    # the smoothed curve never goes up by more than noise
+    assert torch.all(means[1:] <= means[:-1] * 1.02), means
+    assert float(patch_swd(out, src, 64, generator=_gen(12))) < float(
+        patch_swd(start, src, 64, generator=_gen(12))
+    )
+
+
+def test_level_stops_early_on_a_plateau():
+    src = _structured()
+    # starting from the source itself, there is nothing to gain: stop after two windows
+    _, losses = match_level(
+        src[None], src, steps=200, lr=0.005, projections=16, window=10, tol=0.05, generator=_gen(13)
+    )
+    assert len(losses) == 20
+    assert plateaued(losses, 10, 0.05)
+
+
+@pytest.mark.parametrize(
+    "out_size",
+    [(32, 40), (48, 64), (32, 24)],  # same, larger (texture synthesis), another aspect ratio
+)
+def test_output_has_the_requested_size(out_size):
+    src = _structured()
+    out = gpdm(src, out_size, n=2, coarsest=14, steps=5, projections=8, generator=_gen(14))
+    assert out.shape == (2, 3, *out_size)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_retarget_from_an_initial_guess():
+    src = _structured()
+    init = resize(src, (32, 24))
+    out = gpdm(src, (32, 24), init=init, coarsest=14, steps=20, projections=16, generator=_gen(15))
+    assert out.shape == (1, 3, 32, 24)
+    # with no noise added, the result stays close to its initial guess's layout
+    assert float((out[0] - init).abs().mean()) < 0.1
+
+
+def test_deterministic_for_a_seed_and_different_for_another():
+    src = _structured()
+    kw = dict(coarsest=14, steps=15, projections=8)
+    a = gpdm(src, n=2, generator=_gen(16), **kw)
+    b = gpdm(src, n=2, generator=_gen(16), **kw)
+    c = gpdm(src, n=2, generator=_gen(17), **kw)
+    assert torch.equal(a, b)
+    assert float((a - c).abs().mean()) > 0.01
+    assert float((a[0] - a[1]).abs().mean()) > 0.01  # the samples of a batch differ too
+
+
+def test_bad_inputs_raise_input_error():
+    src = _structured()
+    with pytest.raises(InputError):
+        gpdm(src[:2])
+    with pytest.raises(InputError):
+        gpdm(src, (5, 40))
+    with pytest.raises(InputError):
+        gpdm(src, n=2, init=torch.rand(3, 3, 32, 40))
+    with pytest.raises(InputError):
+        gpdm(src, n=0)
+
+
+def test_sample_of_a_real_photo_is_coherent_with_it():
+    path = IMAGES / "sigd16" / "3.jpg"
+    if not path.exists():
+        pytest.skip("shared images not available")
+    src = resize(read_image(path), (48, 64))
+    out = gpdm(src, steps=150, lr=0.01, window=20, tol=0.02, generator=_gen(18))[0]
+    noise = torch.rand(3, 48, 64, generator=_gen(19))
+    assert coherence(out, src) < 0.25 * coherence(noise, src)
+    assert completeness(out, src) < 0.25 * completeness(noise, src)
+    assert float((out - src).abs().mean()) > 0.02  # not a copy

@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from dropgan.patches import extract_patches, fold_patches, gaussian_window, valid_patches
+
+
+@pytest.mark.parametrize("sigma", [None, 1.0, 7.0])
+def test_fold_of_extract_is_identity(sigma):
+    x = torch.rand(2, 3, 13, 17)
+    y = fold_patches(extract_patches(x, 7), (13, 17), 7, gaussian_window(7, sigma))
+    torch.testing.assert_close(y, x)
+
+
+def test_fold_is_the_weighted_mean_of_overlapping_patches():
+    # patches of constant value v_i: each pixel gets the window-weighted mean of the v_i over
+    # the patches that cover it, computed here by brute force
+    p, h, w = 3, 5, 6
+    gh, gw = h - p + 1, w - p + 1
+    v = torch.rand(gh * gw)
+    win = gaussian_window(p, 1.0)
+    patches = v[None, :, None].expand(1, -1, 3 * p * p).contiguous()
+    y = fold_patches(patches, (h, w), p, win)[0, 0]
+    for r in range(h):
+        for c in range(w):
+            num = den = 0.0
+            for i in range(gh):
+                for j in range(gw):
+                    if i <= r < i + p and j <= c < j + p:
+                        num += win[r - i, c - j] * v[i * gw + j]
+                        den += win[r - i, c - j]
+            assert y[r, c] == pytest.approx(float(num / den), abs=1e-6)
+
+
+def test_gaussian_window_is_symmetric_and_peaks_at_centre():
+    w = gaussian_window(7, 2.0)
+    torch.testing.assert_close(w, w.T)
+    torch.testing.assert_close(w, w.flip(0))
+    assert w.argmax() == 3 * 7 + 3
+
+
+def test_valid_patches_excludes_every_patch_touching_the_mask():
+    mask = torch.zeros(10, 12, dtype=torch.bool)
+    mask[4, 5] = True
+    valid = valid_patches(mask, 3).reshape(8, 10)
+    for i in range(8):
+        for j in range(10):
+            touches = i <= 4 < i + 3 and j <= 5 < j + 3
+            assert bool(valid[i, j]) is not touches
