@@ -178,6 +178,32 @@ def _write(args: argparse.Namespace, outputs: Sequence[Output]) -> list[Path]:
     return paths
 
 
+def _image_command(
+    produce: Callable[[argparse.Namespace], list[Output]],
+    names: Callable[[argparse.Namespace], list[str]],
+) -> Callable[[argparse.Namespace], int]:
+    """A command that makes images: outputs checked before the work, written atomically after."""
+
+    def run(args: argparse.Namespace) -> int:
+        start = time.perf_counter()
+        created = _open_outputs(args, names(args))
+        try:
+            paths = _write(args, produce(args))
+        except BaseException:
+            if created and not any(args.out.iterdir()):
+                args.out.rmdir()
+            raise
+        if not args.quiet:
+            print(
+                f"dropgan: wrote {len(paths)} image(s) to {args.out}/ in "
+                f"{time.perf_counter() - start:.1f} s",
+                file=sys.stderr,
+            )
+        return 0
+
+    return run
+
+
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate",
@@ -197,9 +223,88 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         default=0.75,
         help="noise at the coarsest level (diversity; default: 0.75)",
     )
-    p.set_defaults(
-        run=_cmd_generate, names=lambda a: [f"{_input(a)[1]}_{i}.png" for i in range(max(a.n, 0))]
+    names = lambda a: [f"{_input(a)[1]}_{i}.png" for i in range(max(a.n, 0))]  # noqa: E731
+    p.set_defaults(run=_image_command(_cmd_generate, names))
+
+
+def _cmd_setup_metrics(args: argparse.Namespace) -> int:
+    from .metrics import setup_metrics
+
+    folder = setup_metrics(cache_dir=args.cache, quiet=args.quiet)
+    print(folder)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .metrics import evaluate_folders, markdown_table
+
+    metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
+    rows = evaluate_folders(
+        args.real,
+        args.fake,
+        out_dir=args.out,
+        patch_size=args.patch_size,
+        metrics=metrics,
+        max_queries=args.max_queries,
+        cache_dir=args.cache,
+        force=args.force,
+        progress=not args.quiet,
     )
+    print(markdown_table(rows))
+    return 0
+
+
+def _max_queries(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or 'all', got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return v
+
+
+def _add_metrics(sub: argparse._SubParsersAction) -> None:
+    cache = argparse.ArgumentParser(add_help=False)
+    cache.add_argument(
+        "--cache", type=Path, help="weights folder (default: $DROPGAN_CACHE or ~/.cache/dropgan)"
+    )
+    cache.add_argument("--quiet", action="store_true", help="no progress output")
+    p = sub.add_parser(
+        "setup-metrics",
+        parents=[cache],
+        help="fetch the weights SIFID, NIQE and LPIPS need (once)",
+        description="Fetch, check (sha256) and extract the metric weights into "
+        "the cache folder. Idempotent.",
+    )
+    p.set_defaults(run=_cmd_setup_metrics)
+    p = sub.add_parser(
+        "eval",
+        parents=[cache],
+        help="evaluate generated images against reals",
+        description="Pair FAKE/stem_i.png with REAL/stem.* and measure SIFID, "
+        "NIQE, coherence, completeness and diversity.",
+    )
+    p.add_argument("--real", type=Path, required=True, help="folder of source images")
+    p.add_argument("--fake", type=Path, required=True, help="folder of generated images")
+    p.add_argument("--out", type=Path, help="write results.md, results.csv and plots here")
+    p.add_argument("--force", action="store_true", help="overwrite existing results")
+    p.add_argument(
+        "--patch-size",
+        type=int,
+        default=7,
+        help="patch side for coherence and completeness (default: 7)",
+    )
+    p.add_argument("--metrics", help="comma-separated subset, e.g. coherence,completeness")
+    p.add_argument(
+        "--max-queries",
+        type=_max_queries,
+        default=10_000,
+        help="patches sampled per image for coherence/completeness, or 'all' (default: 10000)",
+    )
+    p.set_defaults(run=_cmd_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dropgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_generate,):
+    for add in (_add_generate, _add_metrics):
         add(sub)
     return parser
 
@@ -224,27 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dropgan`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     warnings.showwarning = _one_line_warnings
-    run: Callable[[argparse.Namespace], list[Output]] = args.run
-    start = time.perf_counter()
-    created = False
     try:
-        created = _open_outputs(args, args.names(args))
-        paths = _write(args, run(args))
-    except (DropganError, KeyboardInterrupt) as e:
-        if created and not any(args.out.iterdir()):
-            args.out.rmdir()
-        if isinstance(e, KeyboardInterrupt):
-            print("dropgan: interrupted", file=sys.stderr)
-            return 130
+        return args.run(args)
+    except DropganError as e:
         print(f"dropgan: error: {e}", file=sys.stderr)
         return 2
-    if not args.quiet:
-        print(
-            f"dropgan: wrote {len(paths)} image(s) to {args.out}/ in "
-            f"{time.perf_counter() - start:.1f} s",
-            file=sys.stderr,
-        )
-    return 0
+    except KeyboardInterrupt:
+        print("dropgan: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
