@@ -1,16 +1,24 @@
 """dropgan: single-image generative modelling by patch nearest neighbours (GPNN) and friends.
 
 >>> import dropgan
->>> samples = dropgan.generate(dropgan.example("balloons"), n=1, iters=1, levels=2, nn="exact")
->>> tuple(samples[0].shape)
+>>> image = dropgan.read_image(dropgan.example("balloons"))
+>>> tuple(image.shape)
 (3, 186, 248)
+>>> samples = dropgan.generate(image[:, ::4, ::4], n=2, seed=0, iters=2)
+>>> [tuple(s.shape) for s in samples]
+[(3, 47, 62), (3, 47, 62)]
 """
 
 from .engines.gpnn import GPNNParams
 from .errors import DropganError, InputError, OutputError
 from .examples import example
 from .image import read_image, write_image
+from .tasks.analogy import analogy
+from .tasks.collage import collage
+from .tasks.edit import edit
 from .tasks.generation import generate
+from .tasks.inpaint import inpaint
+from .tasks.retarget import retarget
 
 __version__ = "0.1.0"
 
@@ -19,8 +27,13 @@ __all__ = [
     "GPNNParams",
     "InputError",
     "OutputError",
+    "analogy",
+    "collage",
+    "edit",
     "example",
     "generate",
+    "inpaint",
     "read_image",
+    "retarget",
     "write_image",
 ]

@@ -22,6 +22,7 @@ from . import __version__
 from .errors import DropganError, InputError, OutputError
 from .examples import EXAMPLES, example
 from .image import write_image
+from .tasks import analogy, collage, edit, inpaint, retarget
 
 Output = tuple[str, torch.Tensor, dict[str, object]]
 
@@ -227,6 +228,176 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_image_command(_cmd_generate, names))
 
 
+def _stem(path: str) -> str:
+    return Path(path).stem
+
+
+def _task_epilog(defaults: dict[str, object], depth: str) -> str:
+    """The task's own defaults, which the shared GPNN option help cannot show."""
+    given = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in defaults.items())
+    return f"Defaults for this task: {given}; --levels: {depth}."
+
+
+def _cmd_retarget(args: argparse.Namespace) -> list[Output]:
+    kw = _api_kwargs(args)
+    y = retarget.retarget(args.input, args.size, scale=args.scale, max_step=args.max_step, **kw)
+    meta = {"task": "retarget", "source": args.input, "size": tuple(y.shape[-2:]), **kw}
+    return [(_retarget_names(args)[0], y, meta)]
+
+
+def _retarget_names(args: argparse.Namespace) -> list[str]:
+    return [f"{_stem(args.input)}_retarget.png"]
+
+
+def _add_retarget(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "retarget",
+        parents=[_gpnn_options(), _run_options()],
+        help="resize an image to any size or aspect ratio, keeping its elements' size",
+        description="Retarget INPUT to another size, keeping its patch distribution.",
+        epilog=_task_epilog(
+            retarget.DEFAULTS, "the input's smaller side about 4 patches at the coarsest"
+        ),
+    )
+    p.add_argument("input", help="source image")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--size", type=_size, help="target size WxH")
+    size.add_argument("--scale", type=_scale, help="target size as F or SXxSY times the input's")
+    p.add_argument(
+        "--max-step",
+        type=float,
+        default=1.3,
+        help="largest change of either axis per gradual step (default: 1.3)",
+    )
+    p.set_defaults(run=_image_command(_cmd_retarget, _retarget_names))
+
+
+def _cmd_analogy(args: argparse.Namespace) -> list[Output]:
+    kw = _api_kwargs(args)
+    y = analogy.analogy(args.source, args.structure, refine=args.refine, **kw)
+    meta = {"task": "analogy", "source": args.source, "structure": args.structure, **kw}
+    return [(_analogy_names(args)[0], y, {**meta, "refine": args.refine})]
+
+
+def _analogy_names(args: argparse.Namespace) -> list[str]:
+    return [f"{_stem(args.source)}_{_stem(args.structure)}_analogy.png"]
+
+
+def _add_analogy(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "analogy",
+        parents=[_gpnn_options(), _run_options()],
+        help="the look of one image in the layout of another (also sketch-to-image)",
+        description="Structural analogy: an image with the patches of --source laid out "
+        "like --structure (a photo or a sketch); the output has the structure's size.",
+        epilog=_task_epilog(analogy.DEFAULTS, "the smaller image's smaller side about 8 patches"),
+    )
+    p.add_argument("--source", required=True, help="image A, whose appearance the output has")
+    p.add_argument("--structure", required=True, help="image B, whose layout the output has")
+    p.add_argument(
+        "--no-refine",
+        dest="refine",
+        action="store_false",
+        help="skip the refinement pass (the output fed back as the initial guess)",
+    )
+    p.set_defaults(run=_image_command(_cmd_analogy, _analogy_names))
+
+
+def _cmd_inpaint(args: argparse.Namespace) -> list[Output]:
+    kw = _api_kwargs(args)
+    y = inpaint.inpaint(args.input, args.mask, steer=args.steer, **kw)
+    meta = {"task": "inpaint", "source": args.input, "mask": args.mask, "steer": args.steer}
+    return [(_inpaint_names(args)[0], y, {**meta, **kw})]
+
+
+def _inpaint_names(args: argparse.Namespace) -> list[str]:
+    return [f"{_stem(args.input)}_inpaint.png"]
+
+
+def _add_inpaint(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "inpaint",
+        parents=[_gpnn_options(), _run_options()],
+        help="fill a hole, steered by the colour it is painted with",
+        description="Conditional inpainting: fill the hole of INPUT marked by --mask "
+        "(white on black) with INPUT's own patches; the colour the hole is painted with "
+        "steers the fill.",
+        epilog=_task_epilog(inpaint.DEFAULTS, "the hole about one patch"),
+    )
+    p.add_argument("input", help="image, with the hole painted in the steering colour")
+    p.add_argument("--mask", required=True, help="the hole: white (non-black) pixels")
+    p.add_argument(
+        "--steer",
+        choices=inpaint.STEER_MODES,
+        default="auto",
+        help="painted: steer with the hole's colour; mean: with the colour around it; "
+        "auto: painted if the hole is near-uniform, else mean (default: auto)",
+    )
+    p.set_defaults(run=_image_command(_cmd_inpaint, _inpaint_names))
+
+
+def _cmd_collage(args: argparse.Namespace) -> list[Output]:
+    kw = _api_kwargs(args)
+    y = collage.collage(args.inputs, args.size, **kw)
+    meta = {"task": "collage", "sources": args.inputs, **kw}
+    return [(_collage_names(args)[0], y, meta)]
+
+
+def _collage_names(args: argparse.Namespace) -> list[str]:
+    return [f"{_stem(args.inputs[0])}_collage.png"]
+
+
+def _add_collage(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "collage",
+        parents=[_gpnn_options(), _run_options()],
+        help="merge several images into one that keeps all their patches",
+        description="Collage: merge the INPUTS (heights within a factor 2) seamlessly into "
+        "one image, starting from them side by side.",
+        epilog=_task_epilog(retarget.DEFAULTS, "the smallest input's smaller side about 4 patches"),
+    )
+    p.add_argument("inputs", nargs="+", help="two or more images")
+    p.add_argument("--size", type=_size, help="output size WxH (default: side by side)")
+    p.set_defaults(run=_image_command(_cmd_collage, _collage_names))
+
+
+def _cmd_edit(args: argparse.Namespace) -> list[Output]:
+    kw = _api_kwargs(args)
+    outs = edit.edit(args.original, args.edited, args.n, sigma=args.sigma, **kw)
+    meta = {"task": "edit", "source": args.original, "edited": args.edited, **kw}
+    names = _edit_names(args)
+    return [
+        (name, y, {**meta, "sigma": args.sigma, "sample": i})
+        for i, (name, y) in enumerate(zip(names, outs, strict=True))
+    ]
+
+
+def _edit_names(args: argparse.Namespace) -> list[str]:
+    stem = f"{_stem(args.edited)}_edit"
+    return [f"{stem}.png"] if args.n == 1 else [f"{stem}_{i}.png" for i in range(max(args.n, 0))]
+
+
+def _add_edit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "edit",
+        parents=[_gpnn_options(), _run_options()],
+        help="blend a rough edit (moved, added, removed objects) into the image",
+        description="Editing: redraw EDITED, a naive edit of ORIGINAL, with ORIGINAL's "
+        "patches so that the edit blends in.",
+        epilog=_task_epilog(edit.DEFAULTS, "the largest edited region about 1.5 patches"),
+    )
+    p.add_argument("original", help="the image before the edit")
+    p.add_argument("edited", help="the naively edited image, the same size")
+    p.add_argument("-n", type=int, default=1, help="number of variants (default: 1)")
+    p.add_argument(
+        "--sigma",
+        type=float,
+        default=0.0,
+        help="noise at the coarsest level, for variants (default: 0)",
+    )
+    p.set_defaults(run=_image_command(_cmd_edit, _edit_names))
+
+
 def _cmd_setup_metrics(args: argparse.Namespace) -> int:
     from .metrics import setup_metrics
 
@@ -316,7 +487,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dropgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_generate, _add_metrics):
+    for add in (
+        _add_generate,
+        _add_retarget,
+        _add_analogy,
+        _add_inpaint,
+        _add_collage,
+        _add_edit,
+        _add_metrics,
+    ):
         add(sub)
     return parser
 

@@ -10,7 +10,14 @@ import torch.nn.functional as F
 
 from .errors import InputError
 
-__all__ = ["depth_for_coarsest", "depth_for_region", "level_sizes", "pyramid", "resize"]
+__all__ = [
+    "depth_for_coarsest",
+    "depth_for_region",
+    "level_sizes",
+    "mask_pyramid",
+    "pyramid",
+    "resize",
+]
 
 
 def resize(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -94,6 +101,34 @@ def pyramid(image: torch.Tensor, sizes: Sequence[Sequence[int]]) -> list[torch.T
     [(3, 8, 8), (3, 6, 6)]
     """
     return [resize(image, s) for s in sizes]
+
+
+def mask_pyramid(mask: torch.Tensor, sizes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+    """Resize a boolean ``(H, W)`` mask to each of ``sizes`` (finest first), conservatively.
+
+    A pixel of a coarser level is masked if :func:`resize` mixes any masked pixel into it: its
+    own footprint (area interpolation > 0) widened by 2 pixels, the reach of the antialiased
+    bicubic kernel, which spans 2 output pixels either side of a pixel's centre. An image and
+    the same image repainted inside the mask then have equal pyramids outside the mask
+    pyramid. A level of the mask's own size is the mask itself.
+
+    Examples
+    --------
+    >>> m = torch.zeros(16, 16, dtype=torch.bool); m[0, 0] = True
+    >>> [int(level.sum()) for level in mask_pyramid(m, [(16, 16), (8, 8)])]
+    [1, 9]
+    """
+    area = mask[None, None].float()
+    out = []
+    for size in sizes:
+        h, w = int(size[0]), int(size[1])
+        if (h, w) == tuple(mask.shape):
+            out.append(mask.clone())
+            continue
+        footprint = F.interpolate(area, size=(h, w), mode="area")
+        reach = F.max_pool2d(footprint, 5, stride=1, padding=2)
+        out.append(reach[0, 0] > 0)
+    return out
 
 
 def check_fits(size: Sequence[int], patch_size: int, what: str = "image") -> None:
