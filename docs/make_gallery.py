@@ -1,6 +1,6 @@
 """Make the task gallery: one sheet per task under docs/gallery/, inputs | output, labelled.
 
-Runs retargeting, structural analogy (and sketch-to-image), conditional inpainting, collage
+Runs random generation, retargeting, structural analogy (and sketch-to-image), conditional inpainting, collage
 and editing on the GPNN authors' task examples and the structural-analogy pairs in
 ../shared/images, with each task's defaults and the default search backend.
 
@@ -56,6 +56,19 @@ class Inputs:
         return mask_pyramid(m, [_shrunk_size(tuple(m.shape), self.max_side)])[0]
 
 
+def generate(inp: Inputs, run: dict) -> list[Row]:
+    rows = []
+    for name in ("singan/Images/balloons.png", "sigd16/12.jpg"):
+        x = inp.image(name)
+        samples = dropgan.generate(x, n=3, **run)
+        wide = dropgan.generate(x, size=(x.shape[-2], round(x.shape[-1] * 1.6)), **run)
+        rows.append(
+            [("input", x), *((f"sample {i + 1}", y) for i, y in enumerate(samples)),
+             ("sample, 1.6x wider", wide[0])]
+        )
+    return rows
+
+
 def retarget(inp: Inputs, run: dict) -> list[Row]:
     x = inp.image("tasks/editing_stone.png")
     wider = dropgan.retarget(x, scale=(1.0, 1.6), **run)
@@ -104,6 +117,7 @@ def edit(inp: Inputs, run: dict) -> list[Row]:
 
 
 TASKS: dict[str, Callable[[Inputs, dict], list[Row]]] = {
+    "generate": generate,
     "retarget": retarget,
     "analogy": analogy,
     "inpaint": inpaint,

@@ -119,13 +119,32 @@ def _gpnn_options(alpha: float | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def _engine_options() -> argparse.ArgumentParser:
+    """The engine choice and GPDM's own parameters."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("engine")
+    g.add_argument(
+        "--engine",
+        choices=("gpnn", "gpdm"),
+        default="gpnn",
+        help="gpnn (patch nearest neighbours, default) or gpdm (patch-distribution matching)",
+    )
+    g.add_argument("--steps", type=int, help="gpdm: most Adam steps per level")
+    g.add_argument("--lr", type=_positive_float, help="gpdm: Adam learning rate")
+    g.add_argument("--projections", type=int, help="gpdm: random projections per step")
+    return p
+
+
+_GPDM_KEYS = ("engine", "steps", "lr", "projections")
 _GPNN_KEYS = ("alpha", "patch_size", "ratio", "levels", "iters", "coarsest_iters", "blend_sigma")
 _RUN_KEYS = ("seed", "device", "nn", "memory_budget")
 
 
 def _api_kwargs(args: argparse.Namespace) -> dict[str, object]:
-    keys = _GPNN_KEYS + _RUN_KEYS
+    keys = _GPNN_KEYS + _RUN_KEYS + _GPDM_KEYS
     kw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if kw.get("engine") == "gpnn":
+        del kw["engine"]  # the default; tasks without an engine choice do not take it
     kw["progress"] = not args.quiet
     return kw
 
@@ -208,7 +227,7 @@ def _image_command(
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate",
-        parents=[_gpnn_options(), _run_options()],
+        parents=[_engine_options(), _gpnn_options(), _run_options()],
         help="random samples of one image at any size",
         description="Random samples with the patch distribution of INPUT.",
     )
@@ -252,7 +271,7 @@ def _retarget_names(args: argparse.Namespace) -> list[str]:
 def _add_retarget(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "retarget",
-        parents=[_gpnn_options(), _run_options()],
+        parents=[_engine_options(), _gpnn_options(), _run_options()],
         help="resize an image to any size or aspect ratio, keeping its elements' size",
         description="Retarget INPUT to another size, keeping its patch distribution.",
         epilog=_task_epilog(

@@ -22,7 +22,10 @@ from ..pyramid import (
 )
 
 __all__ = [
+    "ENGINES",
+    "check_engine",
     "check_levels",
+    "gpdm_options",
     "default_nn",
     "guided_synthesis",
     "region_depth",
@@ -274,3 +277,33 @@ def region_depth(mask: torch.Tensor, ratio: float, patch_size: int, patches: flo
     extent = [side / patches for side in region_extent(mask, patch_size)]
     by_region = depth_for_region(extent, ratio, patch_size)
     return min(by_region, depth_for_coarsest(tuple(mask.shape), ratio, 2 * patch_size))
+
+
+ENGINES = ("gpnn", "gpdm")
+
+
+def gpdm_options(params: dict[str, object], nn: str | None, levels: int | None) -> dict:
+    """Keyword options for :func:`~dropgan.engines.gpdm.gpdm` from a task's ``**params``;
+    GPNN-only options are refused rather than silently ignored."""
+    from ..engines.gpdm import gpdm
+
+    if nn is not None or levels is not None:
+        raise InputError("--nn and --levels apply to the gpnn engine only")
+    own = {
+        name
+        for name, p in inspect.signature(gpdm).parameters.items()
+        if p.kind is p.KEYWORD_ONLY and name not in ("generator", "progress", "on_level", "sigma")
+    }
+    unknown = sorted(set(params) - own)
+    if unknown:
+        raise InputError(
+            f"parameter(s) {', '.join(unknown)} do not apply to the gpdm engine "
+            f"(it takes {', '.join(sorted(own))})"
+        )
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def check_engine(engine: str) -> None:
+    """Raise :class:`InputError` for an unknown engine name."""
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")

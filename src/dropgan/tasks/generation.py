@@ -10,7 +10,14 @@ from ..engines.gpnn import Source, synthesize
 from ..errors import InputError
 from ..image import ImageLike, read_image
 from ..pyramid import depth_for_coarsest, pyramid
-from .common import check_levels, resolve_device, search_backend, split_params
+from .common import (
+    check_engine,
+    check_levels,
+    gpdm_options,
+    resolve_device,
+    search_backend,
+    split_params,
+)
 
 __all__ = ["generate", "output_size"]
 
@@ -51,6 +58,7 @@ def generate(
     size: Sequence[int] | None = None,
     scale: float | Sequence[float] | None = None,
     sigma: float = 0.75,
+    engine: str = "gpnn",
     levels: int | None = None,
     nn: str | None = None,
     device: str | torch.device | None = None,
@@ -76,6 +84,10 @@ def generate(
     sigma : float
         Standard deviation of the Gaussian noise added to the coarsest source level, per
         pixel and channel, on [0, 1] values: the diversity knob. Default 0.75.
+    engine : {"gpnn", "gpdm"}
+        ``"gpdm"`` synthesises by patch-distribution matching instead
+        (:func:`~dropgan.engines.gpdm.gpdm`; ``**params`` are then its parameters and
+        ``sigma`` the noise of its initial guess).
     levels : int, optional
         Number of downscalings N; by default the coarsest level's smaller side is about two
         patches (9 levels for a 180 px high image).
@@ -107,6 +119,16 @@ def generate(
         raise InputError(f"number of samples must be at least 1, got {n}")
     if not sigma >= 0:
         raise InputError(f"sigma must be >= 0, got {sigma}")
+    check_engine(engine)
+    if engine == "gpdm":
+        from ..engines.gpdm import gpdm
+
+        options = gpdm_options(params, nn, levels)
+        x = read_image(image).to(resolve_device(device))
+        out = output_size(tuple(x.shape[-2:]), size, scale)
+        gen = torch.Generator().manual_seed(seed)
+        y = gpdm(x, out, n, sigma=sigma, generator=gen, progress=progress, **options)
+        return list(y.cpu())
     gp = split_params(params)
     dev = resolve_device(device)
     x = read_image(image).to(dev)

@@ -12,7 +12,9 @@ from ..errors import InputError
 from ..image import ImageLike, read_image
 from ..pyramid import resize
 from .common import (
+    check_engine,
     check_levels,
+    gpdm_options,
     guided_synthesis,
     resolve_device,
     retarget_depth,
@@ -61,6 +63,7 @@ def retarget(
     *,
     scale: float | Sequence[float] | None = None,
     max_step: float = 1.3,
+    engine: str = "gpnn",
     levels: int | None = None,
     nn: str | None = None,
     device: str | torch.device | None = None,
@@ -87,6 +90,9 @@ def retarget(
         Target size as a multiple of the source's, instead of ``size``.
     max_step : float
         Largest change of either axis in one step (our choice: 1.3). Default 1.3.
+    engine : {"gpnn", "gpdm"}
+        ``"gpdm"`` retargets by patch-distribution matching from the naively resized image
+        (:func:`~dropgan.engines.gpdm.gpdm`; ``**params`` are then its parameters).
     levels : int, optional
         Number of downscalings N; by default the source's smaller side is about four patches
         at the coarsest level (the paper's rule), and the target's at least about two.
@@ -117,12 +123,23 @@ def retarget(
     >>> tuple(dropgan.retarget(x, (24, 40), levels=1, iters=1, nn="exact").shape)
     (3, 24, 40)
     """
+    check_engine(engine)
+    if size is None and scale is None:
+        raise InputError("give a target size or a scale")
+    if engine == "gpdm":
+        from ..engines.gpdm import gpdm
+
+        options = gpdm_options(params, nn, levels)
+        x = read_image(image).to(resolve_device(device))
+        target = output_size(tuple(x.shape[-2:]), size, scale)
+        gen = torch.Generator().manual_seed(seed)
+        return gpdm(x, target, init=resize(x, target), generator=gen, progress=progress, **options)[
+            0
+        ].cpu()
     gp = split_params(params, **DEFAULTS)
     dev = resolve_device(device)
     x = read_image(image).to(dev)
     src_size = tuple(x.shape[-2:])
-    if size is None and scale is None:
-        raise InputError("give a target size or a scale")
     target = output_size(src_size, size, scale)
     p, r = gp.patch_size, gp.ratio
     depth = retarget_depth([src_size], target, r, p) if levels is None else levels
