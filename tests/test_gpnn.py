@@ -6,15 +6,16 @@ import dropgan
 from dropgan.engines.gpnn import GPNNParams, Source, pnn_step, synthesize
 from dropgan.metrics import coherence
 from dropgan.nn import ExactSearch, PatchLayout
-from dropgan.patches import extract_patches, gaussian_window
+from dropgan.patches import extract_patches, fold_weights, gaussian_window, weight_patches
 from dropgan.pyramid import depth_for_coarsest, level_sizes, pyramid, resize
 
 
 def test_pnn_with_query_key_value_the_same_image_returns_it(small_photo):
     x = small_photo[None]
-    v = extract_patches(x, 7)[0]
+    v, win = extract_patches(x, 7)[0], gaussian_window(7, 7.0)
     layout = PatchLayout((58, 90), ((58, 90),))
-    y = pnn_step(x, v, v, ExactSearch(), math.inf, layout, 7, gaussian_window(7, 7.0))
+    weights = fold_weights((64, 96), 7, win)
+    y = pnn_step(x, v, weight_patches(v, win), weights, ExactSearch(), math.inf, layout, 7)
     torch.testing.assert_close(y, x, atol=1e-5, rtol=0)
 
 

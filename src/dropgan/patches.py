@@ -12,7 +12,16 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["extract_patches", "fold_patches", "gaussian_window", "grid_shape", "valid_patches"]
+__all__ = [
+    "extract_patches",
+    "fold_patches",
+    "fold_weighted",
+    "fold_weights",
+    "gaussian_window",
+    "grid_shape",
+    "valid_patches",
+    "weight_patches",
+]
 
 
 def grid_shape(size: tuple[int, int], patch_size: int) -> tuple[int, int]:
@@ -56,6 +65,41 @@ def gaussian_window(patch_size: int, sigma: float | None) -> torch.Tensor:
     return g[:, None] * g[None, :]
 
 
+def weight_patches(patches: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Multiply ``(..., C*p*p)`` patches by the window (the same for every channel).
+
+    Examples
+    --------
+    >>> weight_patches(torch.ones(1, 2 * 3 * 3), gaussian_window(3, None)).sum().item()
+    18.0
+    """
+    c = patches.shape[-1] // window.numel()
+    return patches * window.to(patches).reshape(1, -1).repeat(c, 1).reshape(-1)
+
+
+def fold_weights(size: tuple[int, int], patch_size: int, window: torch.Tensor) -> torch.Tensor:
+    """The ``(1, 1, H, W)`` sum of the window weights each pixel receives from the patches
+    that cover it: the denominator of :func:`fold_patches`.
+
+    Examples
+    --------
+    >>> fold_weights((3, 4), 3, gaussian_window(3, None))[0, 0].tolist()
+    [[1.0, 2.0, 2.0, 1.0], [1.0, 2.0, 2.0, 1.0], [1.0, 2.0, 2.0, 1.0]]
+    """
+    n = math.prod(grid_shape(size, patch_size))
+    ones = window.reshape(1, -1, 1).expand(1, -1, n)
+    return F.fold(ones, size, patch_size)
+
+
+def fold_weighted(
+    weighted: torch.Tensor, size: tuple[int, int], patch_size: int, weights: torch.Tensor
+) -> torch.Tensor:
+    """Fold patches already multiplied by the window (:func:`weight_patches`) and divide by
+    the weights' sum (:func:`fold_weights`): :func:`fold_patches` with its per-size work
+    done once by the caller."""
+    return F.fold(weighted.transpose(1, 2), size, patch_size) / weights
+
+
 def fold_patches(
     patches: torch.Tensor, size: tuple[int, int], patch_size: int, window: torch.Tensor
 ) -> torch.Tensor:
@@ -71,13 +115,10 @@ def fold_patches(
     >>> torch.allclose(x, y, atol=1e-6)
     True
     """
-    b, n, cpp = patches.shape
-    c = cpp // (patch_size * patch_size)
-    w = window.to(patches).reshape(1, -1).repeat(c, 1).reshape(1, 1, cpp)
-    num = F.fold((patches * w).transpose(1, 2), size, patch_size)
-    ones = torch.ones(1, n, patch_size * patch_size, dtype=patches.dtype, device=patches.device)
-    den = F.fold((ones * window.to(patches).reshape(1, 1, -1)).transpose(1, 2), size, patch_size)
-    return num / den
+    window = window.to(patches)
+    return fold_weighted(
+        weight_patches(patches, window), size, patch_size, fold_weights(size, patch_size, window)
+    )
 
 
 def valid_patches(mask: torch.Tensor, patch_size: int) -> torch.Tensor:

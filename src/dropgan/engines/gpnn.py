@@ -25,7 +25,15 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..nn import NearestNeighbourSearch, PatchLayout
-from ..patches import extract_patches, fold_patches, gaussian_window, grid_shape, valid_patches
+from ..patches import (
+    extract_patches,
+    fold_weighted,
+    fold_weights,
+    gaussian_window,
+    grid_shape,
+    valid_patches,
+    weight_patches,
+)
 from ..pyramid import resize
 
 __all__ = ["GPNNParams", "Source", "pnn_step", "synthesize"]
@@ -87,32 +95,35 @@ def pnn_step(
     queries: torch.Tensor,
     keys: torch.Tensor,
     values: torch.Tensor,
+    weights: torch.Tensor,
     search: NearestNeighbourSearch,
     alpha: float,
     layout: PatchLayout,
     patch_size: int,
-    window: torch.Tensor,
     valid_keys: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One PNN step: replace every patch of ``queries`` (B, 3, h, w) by the value patch of
     its best key, then fold the patches back into images.
 
-    ``keys`` and ``values`` are ``(m, 3 p^2)`` patch matrices in the same order.
+    ``keys`` and ``values`` are ``(m, 3 p^2)`` patch matrices in the same order; ``values``
+    come multiplied by the fold window (:func:`~dropgan.patches.weight_patches`) and
+    ``weights`` is :func:`~dropgan.patches.fold_weights` of the query size, both computed once
+    per level rather than every step.
 
     Examples
     --------
     >>> from dropgan.nn import ExactSearch
     >>> x = torch.rand(1, 3, 12, 12)
-    >>> v = extract_patches(x, 5)[0]
-    >>> y = pnn_step(x, v, v, ExactSearch(), math.inf, PatchLayout((8, 8), ((8, 8),)), 5,
-    ...              gaussian_window(5, None))
+    >>> v, win = extract_patches(x, 5)[0], gaussian_window(5, 2.0)
+    >>> y = pnn_step(x, v, weight_patches(v, win), fold_weights((12, 12), 5, win),
+    ...              ExactSearch(), math.inf, PatchLayout((8, 8), ((8, 8),)), 5)
     >>> torch.allclose(x, y, atol=1e-6)
     True
     """
     size = tuple(queries.shape[-2:])
     idx = search.search(extract_patches(queries, patch_size), keys, alpha, layout, valid_keys)
     # fold one sample at a time: the gathered patches are 3 p^2 times the image size
-    return torch.cat([fold_patches(values[i][None], size, patch_size, window) for i in idx], dim=0)
+    return torch.cat([fold_weighted(values[i][None], size, patch_size, weights) for i in idx])
 
 
 def _level_patches(
@@ -197,10 +208,12 @@ def synthesize(
             y = resize(y, out_sizes[n])
             layout = PatchLayout(grid_shape(out_sizes[n], p), key_shapes[n])
             values = _level_patches(sources, n, p)
-            blurry = values if n == depth else _level_patches(sources, n, p, size_of=n + 1)
+            keys = values if n == depth else _level_patches(sources, n, p, size_of=n + 1)
+            weighted = weight_patches(values, window)
+            weights = fold_weights(out_sizes[n], p, window)
             valid = _valid_keys(sources, n, p)
-            for t in range(steps[n]):
-                keys = blurry if t == 0 else values
-                y = pnn_step(y, keys, values, search, params.alpha, layout, p, window, valid)
+            for _ in range(steps[n]):
+                y = pnn_step(y, keys, weighted, weights, search, params.alpha, layout, p, valid)
+                keys = values  # blurry keys serve the blurry first query only
                 bar.update(work[n])
     return y.clamp(0.0, 1.0)

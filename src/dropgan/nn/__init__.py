@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from .base import NearestNeighbourSearch, PatchLayout, normalised_score
 from .exact import ExactSearch, nearest
+from .patchmatch import PatchMatchSearch
 
-BACKENDS: dict[str, type[NearestNeighbourSearch]] = {ExactSearch.name: ExactSearch}
+BACKENDS: dict[str, type[NearestNeighbourSearch]] = {
+    ExactSearch.name: ExactSearch,
+    PatchMatchSearch.name: PatchMatchSearch,
+}
 
 __all__ = [
     "BACKENDS",
     "ExactSearch",
     "NearestNeighbourSearch",
     "PatchLayout",
+    "PatchMatchSearch",
     "make_backend",
     "nearest",
     "normalised_score",
@@ -19,7 +24,7 @@ __all__ = [
 
 
 def make_backend(name: str, **options: object) -> NearestNeighbourSearch:
-    """A fresh backend instance by name (``exact``, ...), for one synthesis run.
+    """A fresh backend instance by name (``exact``, ``patchmatch``), for one synthesis run.
 
     Examples
     --------
