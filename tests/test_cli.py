@@ -115,3 +115,19 @@ def test_unwritable_output_folder(tmp_path, photo, capsys):
     assert "cannot create" in capsys.readouterr().err
     assert main(["generate", str(photo), "--out", str(blocker), *FAST]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--reference", "no-equals-sign"], "NAME=DIR"),
+        (["--run", "bogus"], "bad run"),
+        (["--run", "samples=0"], "at least 1"),
+    ],
+)
+def test_reproduce_bad_input(tmp_path, photo, capsys, extra, message):
+    out = tmp_path / "out"
+    assert run(["reproduce", "--images", str(photo.parent), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+    assert not out.exists()

@@ -444,6 +444,41 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .metrics.reproduce import Run, reproduce
+
+    runs = [Run.parse(spec) for spec in args.runs or []]
+    if not runs:
+        runs = [
+            Run(engine=args.engine, nn=nn, sigma=sigma, samples=args.samples)
+            for nn in args.nn or [None]
+            for sigma in args.sigma or [0.75]
+        ]
+    references = {}
+    for item in args.reference or []:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise InputError(f"--reference expects NAME=DIR, got {item!r}")
+        references[name] = Path(folder)
+    metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
+    page = reproduce(
+        args.images,
+        args.out,
+        runs,
+        references=references,
+        page=args.page,
+        seed=args.seed,
+        device=args.device,
+        metrics=metrics,
+        max_queries=args.max_queries,
+        cache_dir=args.cache,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    print(page)
+    return 0
+
+
 def _max_queries(text: str) -> int | None:
     if text == "all":
         return None
@@ -495,6 +530,45 @@ def _add_metrics(sub: argparse._SubParsersAction) -> None:
         help="patches sampled per image for coherence/completeness, or 'all' (default: 10000)",
     )
     p.set_defaults(run=_cmd_eval)
+    p = sub.add_parser(
+        "reproduce",
+        parents=[cache],
+        help="generate samples of a whole image set and write a results page",
+        description="Generate samples of every image in IMAGES for each run, "
+        "measure them and any reference sets, and write a markdown page.",
+    )
+    p.add_argument("--images", type=Path, required=True, help="folder of source images")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/reproduce"),
+        help="samples and results go here (default: out/reproduce)",
+    )
+    p.add_argument("--page", type=Path, help="results page (default: OUT/results.md)")
+    p.add_argument(
+        "--run",
+        dest="runs",
+        action="append",
+        help="a run as engine=,nn=,sigma=,samples= (repeatable; overrides the four options below)",
+    )
+    p.add_argument("--engine", default="gpnn", choices=("gpnn", "gpdm"), help="engine")
+    p.add_argument("--nn", action="append", help="search backend (repeatable)")
+    p.add_argument("--sigma", action="append", type=float, help="noise level (repeatable)")
+    p.add_argument("--samples", type=int, default=4, help="samples per image (default: 4)")
+    p.add_argument(
+        "--reference", action="append", help="NAME=DIR of reference outputs stem.png (repeatable)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--metrics", help="comma-separated subset, e.g. coherence,completeness")
+    p.add_argument(
+        "--max-queries",
+        type=_max_queries,
+        default=10_000,
+        help="patches sampled per image for coherence/completeness, or 'all'",
+    )
+    p.add_argument("--force", action="store_true", help="regenerate and overwrite")
+    p.set_defaults(run=_cmd_reproduce)
 
 
 def build_parser() -> argparse.ArgumentParser:
