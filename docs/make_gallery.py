@@ -1,8 +1,8 @@
 """Make the task gallery: one sheet per task under docs/gallery/, inputs | output, labelled.
 
-Runs random generation, retargeting, structural analogy (and sketch-to-image), conditional inpainting, collage
-and editing on the GPNN authors' task examples and the structural-analogy pairs in
-../shared/images, with each task's defaults and the default search backend.
+Runs random generation, retargeting, structural analogy (and sketch-to-image), conditional
+inpainting, collage and editing on the GPNN authors' task examples and the structural-analogy
+pairs in ../shared/images, with each task's defaults and the default search backend.
 
     .venv/bin/python docs/make_gallery.py                      # everything (minutes on a CPU)
     .venv/bin/python docs/make_gallery.py --tasks inpaint --max-side 96 --nn exact
@@ -58,7 +58,7 @@ class Inputs:
 
 def generate(inp: Inputs, run: dict) -> list[Row]:
     rows = []
-    for name in ("singan/Images/balloons.png", "sigd16/12.jpg"):
+    for name in ("singan/Images/balloons.png", "sigd16/1.jpg"):
         x = inp.image(name)
         samples = dropgan.generate(x, n=3, **run)
         wide = dropgan.generate(x, size=(x.shape[-2], round(x.shape[-1] * 1.6)), **run)

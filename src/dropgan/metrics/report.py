@@ -34,6 +34,7 @@ from .sifid import sifid
 __all__ = [
     "COLUMNS",
     "METRICS",
+    "check_metrics",
     "evaluate_folders",
     "histogram_plot",
     "markdown_table",
@@ -175,9 +176,9 @@ def _evaluate_image(
     return row, distances
 
 
-def _present(rows: Sequence[dict[str, object]]) -> list[str]:
-    """The columns of :data:`COLUMNS` that the rows hold, in that order."""
-    return [c for c in COLUMNS if any(c in r for r in rows)]
+def _present(rows: Sequence[dict[str, object]], columns: Sequence[str] = COLUMNS) -> list[str]:
+    """The ``columns`` that the rows hold, in that order."""
+    return [c for c in columns if any(c in r for r in rows)]
 
 
 def _format(value: object) -> str:
@@ -186,25 +187,47 @@ def _format(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def markdown_table(rows: Sequence[dict[str, object]]) -> str:
+def markdown_table(
+    rows: Sequence[dict[str, object]],
+    columns: Sequence[str] = COLUMNS,
+    *,
+    means: bool = True,
+    legend: bool = True,
+) -> str:
     """A markdown table of result rows (as :func:`evaluate_folders` returns them), with a last
     row of means over the images and a legend.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        One dict per table row; a missing or None value shows as "—".
+    columns : sequence of str
+        The columns, in order; those no row holds are left out. With ``means``, the first two
+        are labels (image, samples) and the others are averaged.
+    means, legend : bool
+        Add the row of means; add :data:`LEGEND` below the table.
 
     Examples
     --------
     >>> print(markdown_table([{"image": "a", "samples": 2, "sifid": 0.5},
     ...                       {"image": "b", "samples": 2, "sifid": 0.25}]).splitlines()[2:4])
     ['| a | 2 | 0.5 |', '| b | 2 | 0.25 |']
+    >>> print(markdown_table([{"run": "x", "seconds": 2.0}], ["run", "seconds"],
+    ...                      means=False, legend=False), end="")
+    | run | seconds |
+    |---|---|
+    | x | 2 |
     """
-    cols = _present(rows)
+    cols = _present(rows, columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_format(r.get(c)) for c in cols) + " |" for r in rows]
-    means = []
-    for c in cols[2:]:
-        values = [r[c] for r in rows if r.get(c) is not None]
-        means.append(_format(_mean(values) if values else None))
-    lines.append("| **mean** |  | " + " | ".join(means) + " |")
-    return "\n".join(lines) + "\n\n" + LEGEND + "\n"
+    if means:
+        averages = []
+        for c in cols[2:]:
+            values = [r[c] for r in rows if r.get(c) is not None]
+            averages.append(_format(_mean(values) if values else None))
+        lines.append("| **mean** |  | " + " | ".join(averages) + " |")
+    return "\n".join(lines) + ("\n\n" + LEGEND if legend else "") + "\n"
 
 
 def _csv_text(rows: Sequence[dict[str, object]]) -> str:
@@ -272,6 +295,33 @@ def histogram_plot(
     return im
 
 
+def check_metrics(
+    metrics: Sequence[str] | None, cache_dir: str | os.PathLike | None = None
+) -> list[str]:
+    """The metrics to measure (default: all of :data:`METRICS`), checked before any work: the
+    names are known and the weights they need are set up.
+
+    Raises
+    ------
+    InputError
+        For an unknown metric, or weights that are not set up (the message says to run
+        ``dropgan setup-metrics``).
+
+    Examples
+    --------
+    >>> check_metrics(["coherence", "diversity"])
+    ['coherence', 'diversity']
+    """
+    metrics = list(METRICS if metrics is None else metrics)
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise InputError(f"unknown metrics {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    for m in metrics:
+        if m in _ASSET_OF:
+            load_asset(_ASSET_OF[m], cache_dir)
+    return metrics
+
+
 def evaluate_folders(
     real_dir: str | os.PathLike,
     fake_dir: str | os.PathLike,
@@ -329,13 +379,7 @@ def evaluate_folders(
     >>> rows = evaluate_folders("real", "fake", "results")  # doctest: +SKIP
     >>> print(markdown_table(rows))  # doctest: +SKIP
     """
-    metrics = list(METRICS if metrics is None else metrics)
-    unknown = sorted(set(metrics) - set(METRICS))
-    if unknown:
-        raise InputError(f"unknown metrics {', '.join(unknown)}; choose from {', '.join(METRICS)}")
-    for m in metrics:  # fail now, not after minutes of work
-        if m in _ASSET_OF:
-            load_asset(_ASSET_OF[m], cache_dir)
+    metrics = check_metrics(metrics, cache_dir)  # fail now, not after minutes of work
     pairs = pair_samples(real_dir, fake_dir)
     outputs: list[Path] = []
     if out_dir is not None:

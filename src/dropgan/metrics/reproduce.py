@@ -1,0 +1,545 @@
+"""Reproduce the evaluation of random generation: generate, measure, and write a results page.
+
+:func:`reproduce` generates samples of every image of a folder for each :class:`Run` (engine,
+search backend, noise, samples per image), times them, measures them and reference folders
+with :func:`~dropgan.metrics.evaluate_folders`, and writes one markdown page: a summary
+table, per-image tables, the machine and the ``dropgan reproduce`` command that remakes it.
+
+Generated images carry their settings in their PNG metadata, so a rerun reuses the images
+whose settings match (an interrupted run continues where it stopped) and regenerates the
+rest; ``force`` regenerates everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import platform
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from .. import __version__
+from ..errors import InputError, OutputError
+from ..image import write_image
+from ..tasks.common import default_nn, resolve_device
+from ..tasks.generation import generate
+from .report import (
+    COLUMNS,
+    IMAGE_SUFFIXES,
+    LEGEND,
+    METRICS,
+    _images,
+    _write_text,
+    check_metrics,
+    evaluate_folders,
+    markdown_table,
+)
+
+__all__ = ["Run", "cli_command", "reproduce"]
+
+SUMMARY_COLUMNS = (
+    "run",
+    "samples",
+    "sifid",
+    "niqe",
+    "coherence",
+    "completeness",
+    "diversity",
+    "lpips",
+    "seconds",
+    "cpu_seconds",
+)
+# generate()'s own arguments that a Run or reproduce() sets; not GPNN parameters.
+_SET_PER_RUN = {"image", "n", "sigma", "nn", "engine", "seed", "device", "progress"}
+_SETTINGS_KEY = "dropgan:reproduce"
+_TIMING_KEY = "dropgan:timing"
+SUMMARY_LEGEND = (
+    "Means over the images. sifid: SinGAN's single-image FID, computed with the FID "
+    "InceptionV3 weights (pytorch-fid's), not the torchvision Inception of SinGAN's code, so "
+    "absolute values differ from the papers' and only rows of this table compare; niqe: "
+    "no-reference quality of the samples (the row *source images* is the real images' own "
+    "NIQE); coherence / completeness: mean MSE of patches to their nearest patch in the other "
+    "image; diversity: SinGAN's pixel diversity; lpips: mean LPIPS between samples of one "
+    "image; seconds / cpu_seconds: wall-clock / processor seconds (all threads) per "
+    "generated sample on the machine below; on a shared machine the wall-clock time grows "
+    "with the load, the processor time much less. Lower is better except for diversity and "
+    "lpips. —: not measured (diversity and lpips need two samples per image; reference sets "
+    "have one sample and no runtime)."
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One generation setting: engine, search backend, noise and samples per image.
+
+    Attributes
+    ----------
+    engine : str
+        ``"gpnn"`` (or another engine :func:`~dropgan.generate` accepts).
+    nn : str or None
+        Search backend; None for the default of the device.
+    sigma : float
+        Noise at the coarsest level.
+    samples : int
+        Samples per image.
+
+    Examples
+    --------
+    >>> run = Run.parse("nn=exact,sigma=0.75,samples=1")
+    >>> run
+    Run(engine='gpnn', nn='exact', sigma=0.75, samples=1)
+    >>> run.name, run.spec()
+    ('gpnn-exact-sigma0.75-n1', 'nn=exact,sigma=0.75,samples=1')
+    """
+
+    engine: str = "gpnn"
+    nn: str | None = None
+    sigma: float = 0.75
+    samples: int = 4
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.samples, int) and self.samples >= 1):
+            raise InputError(f"samples per image must be at least 1, got {self.samples}")
+        if not self.sigma >= 0:
+            raise InputError(f"sigma must be >= 0, got {self.sigma}")
+
+    @classmethod
+    def parse(cls, text: str) -> Run:
+        """A run from ``key=value`` pairs separated by commas (keys: engine, nn, sigma,
+        samples); unset keys keep their defaults."""
+        fields: dict[str, object] = {}
+        for item in filter(None, text.split(",")):
+            key, sep, value = item.partition("=")
+            key, value = key.strip(), value.strip()
+            if not sep or key not in cls.__dataclass_fields__ or key in fields:
+                raise InputError(
+                    f"bad run {text!r}: expected comma-separated engine=, nn=, sigma=, samples="
+                )
+            try:
+                fields[key] = {"sigma": float, "samples": int}.get(key, str)(value)
+            except ValueError:
+                raise InputError(f"bad run {text!r}: {key} must be a number") from None
+        return cls(**fields)
+
+    def spec(self) -> str:
+        """The text :meth:`parse` reads back into this run."""
+        parts = [] if self.engine == "gpnn" else [f"engine={self.engine}"]
+        parts += [] if self.nn is None else [f"nn={self.nn}"]
+        return ",".join([*parts, f"sigma={self.sigma:g}", f"samples={self.samples}"])
+
+    @property
+    def name(self) -> str:
+        """The run's folder name and table label."""
+        return f"{self.engine}-{self.nn or 'default'}-sigma{self.sigma:g}-n{self.samples}"
+
+
+def _engine_option(engine: str) -> dict[str, str]:
+    """The ``engine`` argument for :func:`generate`, if it takes one; without it only GPNN
+    exists."""
+    if "engine" in inspect.signature(generate).parameters:
+        return {"engine": engine}
+    if engine != "gpnn":
+        raise InputError(f"unknown engine {engine!r}: generation offers only gpnn")
+    return {}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _normalised(settings: Mapping[str, object]) -> dict[str, object]:
+    """Settings as they read back from the metadata (tuples become lists, and so on)."""
+    return json.loads(json.dumps(settings, default=str, sort_keys=True))
+
+
+def _stored(path: Path) -> tuple[dict[str, object], dict[str, float]] | None:
+    """The settings and the timing stored in a generated image, or None when the file does
+    not hold them."""
+    try:
+        with Image.open(path) as im:
+            text = dict(getattr(im, "text", {}))
+        return json.loads(text[_SETTINGS_KEY]), json.loads(text[_TIMING_KEY])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+@dataclass
+class _Job:
+    """The samples of one image in one run, and what is known of them already."""
+
+    run: Run
+    source: Path
+    paths: list[Path]
+    settings: list[dict[str, object]]
+    # per sample: seconds, cpu_seconds; and the 1-minute load average after the generation
+    timing: dict[str, float] | None = None
+
+
+def _plan(
+    run: Run,
+    sources: Sequence[Path],
+    folder: Path,
+    base: Mapping[str, object],
+    force: bool,
+) -> list[_Job]:
+    """The jobs of one run; reused images get their stored timing.
+
+    Raises OutputError, before any work, for an image in the folder that the run does not
+    write (its samples would be measured with the run's), or, unless ``force``, one that it
+    writes but that was made with other settings.
+    """
+    jobs, other_settings = [], []
+    for src in sources:
+        paths = [folder / f"{src.stem}_{i}.png" for i in range(run.samples)]
+        common = {**base, "source": src.name, "source_sha256": _sha256(src)}
+        settings = [_normalised({**common, "sample": i}) for i in range(run.samples)]
+        job = _Job(run, src, paths, settings)
+        matches = []
+        for path, want in zip(paths, settings, strict=True):
+            stored = _stored(path) if path.exists() else None
+            if path.exists() and (stored is None or stored[0] != want):
+                other_settings.append(path.name)
+            matches.append(stored if stored is not None and stored[0] == want else None)
+        # all samples of an image come from one call; a partial set is made again
+        if not force and all(matches):
+            job.timing = matches[0][1]
+        jobs.append(job)
+    expected = {p for job in jobs for p in job.paths}
+    strays = sorted(
+        p.name
+        for p in (folder.iterdir() if folder.is_dir() else ())
+        if p.suffix.lower() in IMAGE_SUFFIXES and p not in expected
+    )
+    if strays:
+        raise OutputError(f"{folder} holds images this run does not make: {_few(strays)}")
+    if other_settings and not force:
+        raise OutputError(
+            f"{folder} holds images made with other settings: {_few(other_settings)} "
+            "(use --force to regenerate them)"
+        )
+    return jobs
+
+
+def _few(names: Sequence[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _generate(job: _Job, seed: int, device: torch.device, params: Mapping[str, object]) -> None:
+    """Generate, time and write the samples of one job."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    samples = generate(
+        job.source,
+        job.run.samples,
+        seed=seed,
+        sigma=job.run.sigma,
+        nn=job.run.nn,
+        device=device,
+        **_engine_option(job.run.engine),
+        **params,
+    )
+    job.timing = {
+        "seconds": (time.perf_counter() - start) / job.run.samples,
+        "cpu_seconds": (time.process_time() - cpu_start) / job.run.samples,
+        "load": os.getloadavg()[0],
+    }
+    job.paths[0].parent.mkdir(parents=True, exist_ok=True)
+    for y, path, settings in zip(samples, job.paths, job.settings, strict=True):
+        meta = {
+            _SETTINGS_KEY: json.dumps(settings, sort_keys=True),
+            _TIMING_KEY: json.dumps(job.timing),
+            "dropgan": __version__,
+        }
+        write_image(y, path, meta, force=True)
+
+
+def _mean(values: Sequence[object]) -> float | None:
+    numbers = [float(v) for v in values if v is not None]
+    return float(np.mean(numbers)) if numbers else None
+
+
+def _summary(name: str, rows: Sequence[dict[str, object]], samples: int) -> dict[str, object]:
+    """One summary row: the means over the images of a run's or a reference's rows."""
+    row: dict[str, object] = {"run": name, "samples": samples}
+    for column in SUMMARY_COLUMNS[2:]:
+        if any(column in r for r in rows):
+            row[column] = _mean([r.get(column) for r in rows])
+    return row
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass  # not Linux: fall back to what platform knows
+    return platform.processor() or platform.machine()
+
+
+def _machine(device: torch.device) -> str:
+    gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
+    return (
+        f"{_cpu_model()}, {os.cpu_count()} logical cores{gpu}; torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}, "
+        f"dropgan {__version__}, device {device.type}"
+    )
+
+
+def cli_command(
+    images_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    runs: Sequence[Run],
+    *,
+    references: Mapping[str, str | os.PathLike] | None = None,
+    page: str | os.PathLike | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    metrics: Sequence[str] | None = None,
+    max_queries: int | None = 10_000,
+    cache_dir: str | os.PathLike | None = None,
+    **params: object,
+) -> str:
+    """The ``dropgan reproduce`` command line equivalent to a :func:`reproduce` call.
+
+    Examples
+    --------
+    >>> cli_command("imgs", "out", [Run(nn="exact", samples=1)], references={"a": "ref a"},
+    ...             iters=2)
+    "dropgan reproduce --images imgs --out out --run nn=exact,sigma=0.75,samples=1 \
+--reference 'a=ref a' --iters 2"
+    """
+    words = ["dropgan", "reproduce", "--images", str(images_dir), "--out", str(out_dir)]
+    if page is not None:
+        words += ["--page", str(page)]
+    for run in runs:
+        words += ["--run", run.spec()]
+    for name, folder in (references or {}).items():
+        words += ["--reference", f"{name}={folder}"]
+    if seed != 0:
+        words += ["--seed", str(seed)]
+    if device is not None:
+        words += ["--device", str(device)]
+    if metrics is not None:
+        words += ["--metrics", ",".join(metrics)]
+    if max_queries != 10_000:
+        words += ["--max-queries", "all" if max_queries is None else str(max_queries)]
+    if cache_dir is not None:
+        words += ["--cache", str(cache_dir)]
+    for key, value in params.items():
+        words += [f"--{key.replace('_', '-')}", str(value)]
+    return shlex.join(words)
+
+
+def _page(
+    command: str,
+    machine: str,
+    summary: Sequence[dict[str, object]],
+    described: Sequence[str],
+    per_image: Mapping[str, Sequence[dict[str, object]]],
+) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Results: random generation",
+        "",
+        f"Made on {stamp} by `dropgan.metrics.reproduce.reproduce`, the function behind this "
+        "command, which remakes it (reusing the generated images that are still there):",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        f"Machine: {machine}.",
+        "",
+        "## Summary",
+        "",
+        markdown_table(summary, SUMMARY_COLUMNS, means=False, legend=False),
+        SUMMARY_LEGEND,
+        "",
+        "Runs and references:",
+        "",
+        *described,
+        "",
+        "## Per image",
+        "",
+        LEGEND + " seconds / cpu_seconds: wall-clock / processor seconds per sample.",
+    ]
+    for name, rows in per_image.items():
+        table = markdown_table(rows, (*COLUMNS, "seconds", "cpu_seconds"), legend=False)
+        lines += ["", f"### {name}", "", table.rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+def reproduce(
+    images_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    runs: Sequence[Run | str] = (Run(),),
+    *,
+    references: Mapping[str, str | os.PathLike] | None = None,
+    page: str | os.PathLike | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    metrics: Sequence[str] | None = None,
+    max_queries: int | None = 10_000,
+    cache_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: bool = False,
+    **params: object,
+) -> Path:
+    """Generate samples of every image for each run, measure them and reference sets, and
+    write a results page.
+
+    Parameters
+    ----------
+    images_dir : path
+        The source images (any format); every one is generated from.
+    out_dir : path
+        Where each run's samples go, as ``<run name>/<stem>_<i>.png`` (see :attr:`Run.name`).
+    runs : sequence of Run or str
+        The settings to generate with; a string is read by :meth:`Run.parse`.
+    references : mapping of name to folder, optional
+        Samples made elsewhere (one or more per image, named as :func:`pair_samples` pairs
+        them), measured the same way and shown beside the runs.
+    page : path, optional
+        The results page to write (default ``out_dir/results.md``); it is replaced if it
+        exists: it derives from the images.
+    seed : int
+        Seed of every generation.
+    device : str, optional
+        Where to generate (default: CUDA when available); also picks the default backend.
+    metrics : sequence of str, optional
+        A subset of :data:`~dropgan.metrics.report.METRICS` (default all); see
+        :func:`evaluate_folders`.
+    max_queries : int or None
+        Patches sampled per image for coherence and completeness.
+    cache_dir : path, optional
+        Where :func:`~dropgan.metrics.setup_metrics` put the metric weights.
+    force : bool
+        Regenerate every image, even those whose stored settings match.
+    progress : bool
+        Progress bars on stderr.
+    **params
+        Passed to :func:`~dropgan.generate` for every run (``iters``, ``levels``, ...).
+
+    Returns
+    -------
+    Path
+        The page written.
+
+    Raises
+    ------
+    InputError
+        For a bad run, engine, parameter or metric, a missing folder, or metric weights not
+        set up; before any generation.
+    OutputError
+        When a run folder holds images this run would not write (other settings, other
+        names) and ``force`` is not set; before any generation.
+
+    Examples
+    --------
+    >>> reproduce("images/sigd16", "out/reproduce", ["sigma=0.75,samples=4"],
+    ...           references={"singan": "images/reference/sigd16_singan"},
+    ...           page="docs/results.md")  # doctest: +SKIP
+    PosixPath('docs/results.md')
+    """
+    runs = [Run.parse(r) if isinstance(r, str) else r for r in runs]
+    clash = sorted(set(params) & _SET_PER_RUN)
+    if clash:
+        raise InputError(f"set {', '.join(clash)} per run or as reproduce's own argument")
+    metrics = check_metrics(metrics, cache_dir)
+    dev = resolve_device(device)
+    sources = _images(Path(images_dir))
+    if not sources:
+        raise InputError(f"no images in {images_dir}")
+    stems = [p.stem for p in sources]
+    shared = sorted({s for s in stems if stems.count(s) > 1})
+    if shared:  # their samples would have the same names
+        raise InputError(f"images in {images_dir} share a name: {_few(shared)}")
+    for name, folder in (references or {}).items():
+        if not Path(folder).is_dir():
+            raise InputError(f"reference {name}: no such folder {folder}")
+    out = Path(out_dir)
+    plans = []
+    for run in runs:
+        # the default backend is named, so that the page says which search ran
+        used = run if run.nn is not None else replace(run, nn=default_nn(dev))
+        _engine_option(used.engine)
+        base = {**asdict(used), "seed": seed, "device": dev.type, "params": params}
+        plans.append((run, used, _plan(used, sources, out / used.name, base, force)))
+    names = [used.name for _, used, _ in plans] + list(references or {})
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"runs or references named alike: {', '.join(twice)}")
+
+    summary, per_image, described = [], {}, []
+    for run, used, jobs in plans:
+        todo = [job for job in jobs if job.timing is None]
+        for job in tqdm(todo, desc=used.name, disable=not progress, unit="image"):
+            _generate(job, seed, dev, params)
+        rows = evaluate_folders(
+            images_dir,
+            out / used.name,
+            metrics=metrics,
+            max_queries=max_queries,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
+        timing = {job.source.stem: job.timing for job in jobs}
+        for row in rows:
+            row["seconds"] = timing[row["image"]]["seconds"]
+            row["cpu_seconds"] = timing[row["image"]]["cpu_seconds"]
+        summary.append(_summary(used.name, rows, used.samples))
+        per_image[used.name] = rows
+        described.append(
+            f"- **{used.name}**: engine {used.engine}, search {used.nn}"
+            + (" (the default)" if run.nn is None else "")
+            + f", sigma {used.sigma:g}, {used.samples} sample(s) per image, seed {seed}"
+            + (f", parameters {params}" if params else "")
+            + f"; images in `{out / used.name}`; mean 1-minute load average after each "
+            f"generation {_mean([job.timing['load'] for job in jobs]):.1f}"
+        )
+    for name, folder in (references or {}).items():
+        rows = evaluate_folders(
+            images_dir,
+            folder,
+            metrics=metrics,
+            max_queries=max_queries,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
+        summary.append(_summary(name, rows, max(int(r["samples"]) for r in rows)))
+        per_image[name] = rows
+        described.append(f"- **{name}** (reference): `{folder}`")
+    real = {r["image"]: r.get("niqe_real") for rows in per_image.values() for r in rows}
+    if any(v is not None for v in real.values()):  # NIQE measured, and the images fit it
+        summary.append({"run": "source images", "niqe": _mean(list(real.values()))})
+
+    command = cli_command(
+        images_dir,
+        out_dir,
+        runs,
+        references=references,
+        page=page,
+        seed=seed,
+        device=device,
+        metrics=metrics if len(metrics) < len(METRICS) else None,
+        max_queries=max_queries,
+        cache_dir=cache_dir,
+        **params,
+    )
+    text = _page(command, _machine(dev), summary, described, per_image)
+    target = out / "results.md" if page is None else Path(page)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write_text(text, target)
+    return target

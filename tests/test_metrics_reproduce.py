@@ -1,0 +1,229 @@
+"""The reproduction command: runs generated, timed, reused on a rerun, measured, and the page."""
+
+import importlib
+import inspect
+import math
+
+import pytest
+import torch
+
+from dropgan.errors import InputError, OutputError
+from dropgan.image import read_image, write_image
+from dropgan.metrics.assets import load_asset
+from dropgan.metrics.reproduce import Run, cli_command, reproduce
+from dropgan.pyramid import resize
+
+# the module, not the function of the same name
+reproduce_module = importlib.import_module("dropgan.metrics.reproduce")
+
+LIGHT = ["coherence", "completeness", "diversity"]  # metrics that need no weights
+QUICK = {"iters": 1, "levels": 1}  # one PNN step at two levels: a fraction of a second
+
+
+@pytest.fixture(scope="module")
+def images(shared_images, tmp_path_factory):
+    """SIGD16 #1 and #2 at 48x32, and a reference set: each image flipped, one per image."""
+    root = tmp_path_factory.mktemp("sigd")
+    for stem in ("1", "2"):
+        x = resize(read_image(shared_images / "sigd16" / f"{stem}.jpg"), (32, 48)).clamp(0, 1)
+        (root / "images").mkdir(exist_ok=True)
+        (root / "ref").mkdir(exist_ok=True)
+        write_image(x, root / "images" / f"{stem}.png")
+        write_image(x.flip(2), root / "ref" / f"{stem}.png")
+    return root / "images", root / "ref"
+
+
+def _summary(page: str) -> dict[str, dict[str, str]]:
+    """The summary table of a page: row label -> column -> cell text."""
+    lines = page.split("## Summary\n\n", 1)[1].splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header, cells, strict=True))
+    return rows
+
+
+def _mtimes(folder):
+    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def done(images, tmp_path_factory):
+    """Two runs (two samples at sigma 0.75, one at 1.25) and one reference, measured."""
+    real, ref = images
+    out = tmp_path_factory.mktemp("out")
+    runs = ["nn=exact,samples=2", Run(nn="exact", sigma=1.25, samples=1)]
+    page = reproduce(real, out, runs, references={"flipped": ref}, metrics=LIGHT, **QUICK)
+    return out, page, runs
+
+
+def test_page_has_a_row_per_run_and_reference_with_finite_numbers(done):
+    out, page, _ = done
+    assert page == out / "results.md"
+    rows = _summary(page.read_text())
+    assert list(rows) == ["gpnn-exact-sigma0.75-n2", "gpnn-exact-sigma1.25-n1", "flipped"]
+    for name, row in rows.items():
+        for column in ("coherence", "completeness"):
+            assert math.isfinite(float(row[column])) and float(row[column]) >= 0, name
+    assert rows["flipped"]["seconds"] == rows["flipped"]["cpu_seconds"] == "—"  # no runtime
+    for name in ("gpnn-exact-sigma0.75-n2", "gpnn-exact-sigma1.25-n1"):
+        assert 0 < float(rows[name]["seconds"]) < 60
+        assert 0 < float(rows[name]["cpu_seconds"]) < 60
+    # diversity only where there are two samples per image
+    assert float(rows["gpnn-exact-sigma0.75-n2"]["diversity"]) > 0
+    assert rows["gpnn-exact-sigma1.25-n1"]["diversity"] == "—"
+    assert rows["flipped"]["diversity"] == "—"
+    # no weights-based metric was asked for: their columns are absent, not empty
+    assert "sifid" not in rows["flipped"] and "niqe" not in rows["flipped"]
+    assert sorted(p.name for p in (out / "gpnn-exact-sigma0.75-n2").iterdir()) == [
+        "1_0.png",
+        "1_1.png",
+        "2_0.png",
+        "2_1.png",
+    ]
+
+
+def test_page_names_machine_command_and_inception(done, images):
+    out, page, runs = done
+    text = page.read_text()
+    real, ref = images
+    command = cli_command(
+        real, out, [Run.parse(r) if isinstance(r, str) else r for r in runs],
+        references={"flipped": ref}, metrics=LIGHT, **QUICK,
+    )  # fmt: skip
+    assert f"```sh\n{command}\n```" in text
+    assert f"torch {torch.__version__}" in text and "logical cores" in text
+    assert "FID InceptionV3" in text
+    for name in ("gpnn-exact-sigma0.75-n2", "gpnn-exact-sigma1.25-n1", "flipped"):
+        assert f"\n### {name}\n" in text  # a per-image table each
+
+
+def test_rerun_reuses_matching_images_and_force_regenerates(images, tmp_path):
+    real, _ = images
+    run = ["nn=exact,samples=2"]
+    folder = tmp_path / "gpnn-exact-sigma0.75-n2"
+    first = reproduce(real, tmp_path, run, metrics=LIGHT, **QUICK).read_text()
+    before = _mtimes(folder)
+    second = reproduce(real, tmp_path, run, metrics=LIGHT, **QUICK).read_text()
+    assert _mtimes(folder) == before
+    # the stored runtimes are reported again, not remeasured
+    assert _summary(second) == _summary(first)
+
+    # an interrupted run: one image's samples are made again, the other's kept
+    (folder / "2_1.png").unlink()
+    reproduce(real, tmp_path, run, metrics=LIGHT, **QUICK)
+    after = _mtimes(folder)
+    assert after["1_0.png"] == before["1_0.png"] and after["1_1.png"] == before["1_1.png"]
+    assert after["2_0.png"] != before["2_0.png"] and "2_1.png" in after
+
+    reproduce(real, tmp_path, run, metrics=LIGHT, force=True, **QUICK)
+    assert all(t != before[name] for name, t in _mtimes(folder).items())
+
+
+def test_images_from_other_settings_are_not_reused(images, tmp_path):
+    real, _ = images
+    run = ["nn=exact,samples=1"]
+    reproduce(real, tmp_path, run, metrics=LIGHT, **QUICK)
+    folder = tmp_path / "gpnn-exact-sigma0.75-n1"
+    before = _mtimes(folder)
+    with pytest.raises(OutputError, match="other settings: 1_0.png, 2_0.png"):
+        reproduce(real, tmp_path, run, metrics=LIGHT, iters=2, levels=1)
+    assert _mtimes(folder) == before  # refused before any work
+    reproduce(real, tmp_path, run, metrics=LIGHT, iters=2, levels=1, force=True)
+    # a stray image would be measured with the run's: refused even with force
+    write_image(torch.zeros(3, 32, 48), folder / "1_7.png")
+    with pytest.raises(OutputError, match="does not make: 1_7.png"):
+        reproduce(real, tmp_path, run, metrics=LIGHT, force=True, **QUICK)
+
+
+def test_bad_requests_fail_before_any_work(images, tmp_path):
+    real, ref = images
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="dropgan setup-metrics"):
+        reproduce(real, out, ["nn=exact"], metrics=["sifid"], cache_dir=tmp_path / "empty")
+    with pytest.raises(InputError, match="set sigma per run"):
+        reproduce(real, out, ["nn=exact"], metrics=LIGHT, sigma=1.0)
+    with pytest.raises(InputError, match="named alike: gpnn-exact-sigma0.75-n4"):
+        reproduce(real, out, ["nn=exact", "nn=exact,sigma=0.750"], metrics=LIGHT)
+    with pytest.raises(InputError, match="reference r: no such folder"):
+        reproduce(real, out, ["nn=exact"], references={"r": tmp_path / "none"}, metrics=LIGHT)
+    with pytest.raises(InputError, match="no such folder"):
+        reproduce(tmp_path / "none", out, metrics=LIGHT)
+    (tmp_path / "same").mkdir()
+    for name in ("1.png", "1.jpg", "2.png"):
+        write_image(torch.zeros(3, 32, 48), tmp_path / "same" / name)
+    with pytest.raises(InputError, match="share a name: 1$"):
+        reproduce(tmp_path / "same", out, ["nn=exact"], metrics=LIGHT)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("samples=0", "at least 1"),
+        ("sigma=-1", "sigma must be"),
+        ("sigma=x", "sigma must be a number"),
+        ("nn=exact,nn=exact", "bad run"),
+        ("colour=red", "bad run"),
+        ("exact", "bad run"),
+    ],
+)
+def test_bad_run_specs(text, message):
+    with pytest.raises(InputError, match=message):
+        Run.parse(text)
+
+
+@pytest.mark.parametrize(
+    "run", [Run(), Run(nn="exact", sigma=1.25, samples=1), Run(engine="gpdm", nn="patchmatch")]
+)
+def test_run_spec_reads_back(run):
+    assert Run.parse(run.spec()) == run
+
+
+def test_engine_is_passed_through_only_when_generate_takes_it(images, tmp_path, monkeypatch):
+    real, _ = images
+    if "engine" not in inspect.signature(reproduce_module.generate).parameters:
+        with pytest.raises(InputError, match="unknown engine 'gpdm'"):
+            reproduce(real, tmp_path, ["engine=gpdm,nn=exact"], metrics=LIGHT)
+        assert not any(tmp_path.iterdir())
+    seen = []
+
+    def fake_generate(image, n, *, seed, sigma, nn, device, engine="gpnn", **params):
+        seen.append(engine)
+        return [torch.rand(3, 32, 48) for _ in range(n)]
+
+    monkeypatch.setattr(reproduce_module, "generate", fake_generate)
+    page = reproduce(real, tmp_path, ["engine=gpdm,nn=exact,samples=2"], metrics=LIGHT)
+    assert seen == ["gpdm", "gpdm"]  # one call per image
+    assert "gpdm-exact-sigma0.75-n2" in _summary(page.read_text())
+
+
+def test_weighted_metrics_and_source_niqe(shared_images, tmp_path):
+    try:
+        for name in ("sifid_inception", "niqe_pristine", "lpips_alex"):
+            load_asset(name)
+    except InputError:
+        pytest.skip("metric weights are not set up (dropgan setup-metrics)")
+    # NIQE needs two 96x96 blocks: one image at 192x96, and a reference set of two samples
+    # of it, so that every metric applies; no generation, which would take seconds here
+    x = resize(read_image(shared_images / "sigd16" / "3.jpg"), (96, 192)).clamp(0, 1)
+    noisy = x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    for folder, name, image in [
+        ("images", "3.png", x), ("ref", "3_0.png", x.flip(2)), ("ref", "3_1.png", noisy.clamp(0, 1))
+    ]:  # fmt: skip
+        (tmp_path / folder).mkdir(exist_ok=True)
+        write_image(image, tmp_path / folder / name)
+    page = reproduce(
+        tmp_path / "images", tmp_path / "out", [], references={"two": tmp_path / "ref"},
+        page=tmp_path / "docs" / "results.md", max_queries=500,
+    )  # fmt: skip
+    assert page == tmp_path / "docs" / "results.md"
+    rows = _summary(page.read_text())
+    assert list(rows) == ["two", "source images"]
+    assert rows["two"]["samples"] == "2" and "seconds" not in rows["two"]  # no run: no column
+    for column in ("sifid", "niqe", "coherence", "completeness", "diversity", "lpips"):
+        assert math.isfinite(float(rows["two"][column])) and float(rows["two"][column]) > 0, column
+    assert float(rows["source images"]["niqe"]) > 0
