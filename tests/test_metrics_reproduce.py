@@ -52,19 +52,25 @@ def _mtimes(folder):
 
 @pytest.fixture(scope="module")
 def done(images, tmp_path_factory):
-    """Two runs (two samples at sigma 0.75, one at 1.25) and one reference, measured."""
+    """Two runs (two samples at sigma 0.75, one at 1.25) and two references (the images
+    flipped, and the images themselves), measured."""
     real, ref = images
     out = tmp_path_factory.mktemp("out")
     runs = ["nn=exact,samples=2", Run(nn="exact", sigma=1.25, samples=1)]
-    page = reproduce(real, out, runs, references={"flipped": ref}, metrics=LIGHT, **QUICK)
-    return out, page, runs
+    refs = {"flipped": ref, "copied": real}
+    page = reproduce(real, out, runs, references=refs, metrics=LIGHT, **QUICK)
+    return out, page, runs, refs
 
 
 def test_page_has_a_row_per_run_and_reference_with_finite_numbers(done):
-    out, page, _ = done
+    out, page, _, _ = done
     assert page == out / "results.md"
     rows = _summary(page.read_text())
-    assert list(rows) == ["gpnn-exact-sigma0.75-n2", "gpnn-exact-sigma1.25-n1", "flipped"]
+    runs = ["gpnn-exact-sigma0.75-n2", "gpnn-exact-sigma1.25-n1"]
+    assert list(rows) == [*runs, "flipped", "copied"]
+    # the copy detector: the copied reference fails twice, however perfect its measures
+    assert [rows[name]["copies"] for name in rows] == ["0", "0", "0", "2"]
+    assert float(rows["copied"]["coherence"]) == pytest.approx(0, abs=1e-6)
     for name, row in rows.items():
         for column in ("coherence", "completeness"):
             assert math.isfinite(float(row[column])) and float(row[column]) >= 0, name
@@ -87,17 +93,18 @@ def test_page_has_a_row_per_run_and_reference_with_finite_numbers(done):
 
 
 def test_page_names_machine_command_and_inception(done, images):
-    out, page, runs = done
+    out, page, runs, refs = done
     text = page.read_text()
-    real, ref = images
+    real, _ = images
     command = cli_command(
         real, out, [Run.parse(r) if isinstance(r, str) else r for r in runs],
-        references={"flipped": ref}, metrics=LIGHT, **QUICK,
+        references=refs, metrics=LIGHT, **QUICK,
     )  # fmt: skip
     assert f"```sh\n{command}\n```" in text
     assert f"torch {torch.__version__}" in text and "logical cores" in text
+    assert f"torch threads {torch.get_num_threads()}" in text  # stored with the images
     assert "FID InceptionV3" in text
-    for name in ("gpnn-exact-sigma0.75-n2", "gpnn-exact-sigma1.25-n1", "flipped"):
+    for name in ("gpnn-exact-sigma0.75-n2", "gpnn-exact-sigma1.25-n1", "flipped", "copied"):
         assert f"\n### {name}\n" in text  # a per-image table each
 
 

@@ -19,6 +19,7 @@ import os
 import platform
 import shlex
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -31,7 +32,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..errors import InputError, OutputError
-from ..image import write_image
+from ..image import read_image, write_image
 from ..tasks.common import default_nn, resolve_device
 from ..tasks.generation import generate
 from .report import (
@@ -44,6 +45,7 @@ from .report import (
     check_metrics,
     evaluate_folders,
     markdown_table,
+    pair_samples,
 )
 
 __all__ = ["Run", "cli_command", "reproduce"]
@@ -51,6 +53,7 @@ __all__ = ["Run", "cli_command", "reproduce"]
 SUMMARY_COLUMNS = (
     "run",
     "samples",
+    "copies",
     "sifid",
     "niqe",
     "coherence",
@@ -64,18 +67,22 @@ SUMMARY_COLUMNS = (
 _SET_PER_RUN = {"image", "n", "sigma", "nn", "engine", "seed", "device", "progress"}
 _SETTINGS_KEY = "dropgan:reproduce"
 _TIMING_KEY = "dropgan:timing"
+# A sample whose mean absolute difference to its source is below one 8-bit level is a copy.
+COPY_TOLERANCE = 1 / 255
 SUMMARY_LEGEND = (
-    "Means over the images. sifid: SinGAN's single-image FID, computed with the FID "
-    "InceptionV3 weights (pytorch-fid's), not the torchvision Inception of SinGAN's code, so "
-    "absolute values differ from the papers' and only rows of this table compare; niqe: "
-    "no-reference quality of the samples (the row *source images* is the real images' own "
-    "NIQE); coherence / completeness: mean MSE of patches to their nearest patch in the other "
-    "image; diversity: SinGAN's pixel diversity; lpips: mean LPIPS between samples of one "
-    "image; seconds / cpu_seconds: wall-clock / processor seconds (all threads) per "
-    "generated sample on the machine below; on a shared machine the wall-clock time grows "
-    "with the load, the processor time much less. Lower is better except for diversity and "
-    "lpips. —: not measured (diversity and lpips need two samples per image; reference sets "
-    "have one sample and no runtime)."
+    "Means over the images, except copies: the number of samples that copy their source "
+    "image (mean absolute difference below one 8-bit level), failures however good their "
+    "other measures (a copy scores 0 in SIFID, coherence and completeness). sifid: SinGAN's "
+    "single-image FID, computed with the FID InceptionV3 weights (pytorch-fid's), not the "
+    "torchvision Inception of SinGAN's code, so absolute values differ from the papers' and "
+    "only rows of this table compare; niqe: no-reference quality of the samples (the row "
+    "*source images* is the real images' own NIQE); coherence / completeness: mean MSE of "
+    "patches to their nearest patch in the other image; diversity: SinGAN's pixel diversity; "
+    "lpips: mean LPIPS between samples of one image; seconds / cpu_seconds: wall-clock / "
+    "processor seconds (all threads) per generated sample on the machine below; on a shared "
+    "machine the wall-clock time grows with the load, the processor time much less. Lower is "
+    "better except for diversity and lpips. —: not measured (diversity and lpips need two "
+    "samples per image; reference sets have one sample and no runtime)."
 )
 
 
@@ -252,6 +259,7 @@ def _generate(job: _Job, seed: int, device: torch.device, params: Mapping[str, o
         "seconds": (time.perf_counter() - start) / job.run.samples,
         "cpu_seconds": (time.process_time() - cpu_start) / job.run.samples,
         "load": os.getloadavg()[0],
+        "threads": torch.get_num_threads(),
     }
     job.paths[0].parent.mkdir(parents=True, exist_ok=True)
     for y, path, settings in zip(samples, job.paths, job.settings, strict=True):
@@ -263,6 +271,55 @@ def _generate(job: _Job, seed: int, device: torch.device, params: Mapping[str, o
         write_image(y, path, meta, force=True)
 
 
+def _copies(real_dir: str | os.PathLike, fake_dir: str | os.PathLike) -> dict[str, int]:
+    """Per real image (stem), how many of its samples are copies of it (see
+    :data:`COPY_TOLERANCE`).
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> real, fake = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> x = torch.rand(3, 8, 8)
+    >>> for folder, name, y in [(real, "a.png", x), (fake, "a_0.png", x), (fake, "a_1.png", 1 - x)]:
+    ...     _ = write_image(y, os.path.join(folder, name))
+    >>> _copies(real, fake)
+    {'a': 1}
+    """
+    with warnings.catch_warnings():  # evaluate_folders has warned about unpaired files
+        warnings.simplefilter("ignore")
+        pairs = pair_samples(real_dir, fake_dir)
+    counts = {}
+    for real, samples in pairs.items():
+        x = read_image(real, real.name)
+        ys = [read_image(s, s.name) for s in samples]
+        counts[real.stem] = sum(
+            y.shape == x.shape and float((y - x).abs().mean()) < COPY_TOLERANCE for y in ys
+        )
+    return counts
+
+
+def _measure(
+    real_dir: str | os.PathLike,
+    fake_dir: str | os.PathLike,
+    metrics: Sequence[str],
+    max_queries: int | None,
+    cache_dir: str | os.PathLike | None,
+    progress: bool,
+) -> list[dict[str, object]]:
+    """The rows of :func:`evaluate_folders`, each with the number of copies among the image's
+    samples."""
+    rows = evaluate_folders(
+        real_dir,
+        fake_dir,
+        metrics=metrics,
+        max_queries=max_queries,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+    copies = _copies(real_dir, fake_dir)
+    return [{**r, "copies": copies[r["image"]]} for r in rows]
+
+
 def _mean(values: Sequence[object]) -> float | None:
     numbers = [float(v) for v in values if v is not None]
     return float(np.mean(numbers)) if numbers else None
@@ -271,10 +328,19 @@ def _mean(values: Sequence[object]) -> float | None:
 def _summary(name: str, rows: Sequence[dict[str, object]], samples: int) -> dict[str, object]:
     """One summary row: the means over the images of a run's or a reference's rows."""
     row: dict[str, object] = {"run": name, "samples": samples}
-    for column in SUMMARY_COLUMNS[2:]:
+    row["copies"] = sum(int(r["copies"]) for r in rows)
+    for column in SUMMARY_COLUMNS[3:]:
         if any(column in r for r in rows):
             row[column] = _mean([r.get(column) for r in rows])
     return row
+
+
+def _conditions(jobs: Sequence[_Job]) -> str:
+    """The load and threads the run's images were generated under, as stored with them."""
+    load = _mean([job.timing["load"] for job in jobs])
+    threads = sorted({job.timing.get("threads") for job in jobs} - {None})  # older images lack it
+    text = f"mean 1-minute load average after each generation {load:.1f}"
+    return text + (f", torch threads {', '.join(map(str, threads))}" if threads else "")
 
 
 def _cpu_model() -> str:
@@ -291,9 +357,8 @@ def _cpu_model() -> str:
 def _machine(device: torch.device) -> str:
     gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     return (
-        f"{_cpu_model()}, {os.cpu_count()} logical cores{gpu}; torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), Python {platform.python_version()}, "
-        f"dropgan {__version__}, device {device.type}"
+        f"{_cpu_model()}, {os.cpu_count()} logical cores{gpu}; torch {torch.__version__}, "
+        f"Python {platform.python_version()}, dropgan {__version__}, device {device.type}"
     )
 
 
@@ -373,10 +438,12 @@ def _page(
         "",
         "## Per image",
         "",
-        LEGEND + " seconds / cpu_seconds: wall-clock / processor seconds per sample.",
+        LEGEND + " copies: samples that copy the source; seconds / cpu_seconds: wall-clock / "
+        "processor seconds per sample.",
     ]
     for name, rows in per_image.items():
-        table = markdown_table(rows, (*COLUMNS, "seconds", "cpu_seconds"), legend=False)
+        columns = (*COLUMNS[:2], "copies", *COLUMNS[2:], "seconds", "cpu_seconds")
+        table = markdown_table(rows, columns, legend=False)
         lines += ["", f"### {name}", "", table.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
@@ -487,14 +554,7 @@ def reproduce(
         todo = [job for job in jobs if job.timing is None]
         for job in tqdm(todo, desc=used.name, disable=not progress, unit="image"):
             _generate(job, seed, dev, params)
-        rows = evaluate_folders(
-            images_dir,
-            out / used.name,
-            metrics=metrics,
-            max_queries=max_queries,
-            cache_dir=cache_dir,
-            progress=progress,
-        )
+        rows = _measure(images_dir, out / used.name, metrics, max_queries, cache_dir, progress)
         timing = {job.source.stem: job.timing for job in jobs}
         for row in rows:
             row["seconds"] = timing[row["image"]]["seconds"]
@@ -506,18 +566,10 @@ def reproduce(
             + (" (the default)" if run.nn is None else "")
             + f", sigma {used.sigma:g}, {used.samples} sample(s) per image, seed {seed}"
             + (f", parameters {params}" if params else "")
-            + f"; images in `{out / used.name}`; mean 1-minute load average after each "
-            f"generation {_mean([job.timing['load'] for job in jobs]):.1f}"
+            + f"; images in `{out / used.name}`; {_conditions(jobs)}"
         )
     for name, folder in (references or {}).items():
-        rows = evaluate_folders(
-            images_dir,
-            folder,
-            metrics=metrics,
-            max_queries=max_queries,
-            cache_dir=cache_dir,
-            progress=progress,
-        )
+        rows = _measure(images_dir, folder, metrics, max_queries, cache_dir, progress)
         summary.append(_summary(name, rows, max(int(r["samples"]) for r in rows)))
         per_image[name] = rows
         described.append(f"- **{name}** (reference): `{folder}`")
