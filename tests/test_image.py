@@ -91,3 +91,14 @@ def test_write_is_atomic_and_refuses_to_overwrite(tmp_path):
     assert sorted(q.name for q in tmp_path.iterdir()) == ["x.png"]  # no temporary left behind
     back = read_image(p)
     assert back.shape == x.shape
+
+
+def test_written_files_get_the_usual_mode_not_owner_only(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        p = write_image(torch.rand(3, 4, 4), tmp_path / "m.png")
+    finally:
+        os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o644

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -140,6 +142,26 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(a.permute(1, 2, 0).numpy(), mode="RGB")
 
 
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a file by ``write(file)`` into a temporary file beside ``path``, then rename it
+    into place: a crash never leaves a half-written file. The file gets the usual mode
+    (0666 less the umask), not the owner-only mode of temporary files."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"cannot write to {path.parent}: {e.strerror}") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_image(
     image: torch.Tensor | Image.Image,
     path: str | os.PathLike,
@@ -170,15 +192,5 @@ def write_image(
         info = PngImagePlugin.PngInfo()
         for k, v in metadata.items():
             info.add_text(str(k), str(v))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise OutputError(f"cannot write to {path.parent}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pil.save(f, format=fmt, pnginfo=info) if info else pil.save(f, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: pil.save(f, format=fmt, **({"pnginfo": info} if info else {})))
     return path

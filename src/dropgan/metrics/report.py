@@ -11,7 +11,6 @@ import csv
 import io
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from ..errors import InputError, OutputError
-from ..image import read_image, write_image
+from ..image import atomic_write, read_image, write_image
 from .assets import load_asset
 from .diversity import mean_pairwise_lpips, pixel_diversity
 from .lpips import MIN_SIZE as LPIPS_MIN_SIZE
@@ -242,14 +241,7 @@ def _csv_text(rows: Sequence[dict[str, object]]) -> str:
 
 def _write_text(text: str, path: Path) -> None:
     """Write atomically: a temporary file beside ``path``, renamed into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def histogram_plot(
