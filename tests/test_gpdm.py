@@ -10,6 +10,7 @@ import torch
 from dropgan.engines.gpdm import (
     argsort_last,
     gpdm,
+    level_steps,
     match_level,
     patch_swd,
     plateaued,
@@ -21,9 +22,28 @@ from dropgan.engines.gpdm import (
 from dropgan.errors import InputError
 from dropgan.image import read_image
 from dropgan.metrics.patch_stats import coherence, completeness
-from dropgan.pyramid import resize
+from dropgan.pyramid import depth_for_coarsest, level_sizes, resize
 
 IMAGES = Path(__file__).parents[1].parent / "shared" / "images"
+
+
+@pytest.fixture(scope="module")
+def photo() -> torch.Tensor:
+    """A real photograph (SIGD16 #3) at 64 x 48."""
+    path = IMAGES / "sigd16" / "3.jpg"
+    if not path.exists():
+        pytest.skip("shared images not available")
+    return resize(read_image(path), (48, 64)).clamp(0, 1)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These images are tiny: a second thread only adds synchronisation, and on a busy
+    machine waiting for it dominates the run time."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -40,11 +60,13 @@ def _structured(h: int = 32, w: int = 40) -> torch.Tensor:
     return (torch.stack([r, g, b]) + noise).clamp(0, 1)
 
 
-def _sorted_swd(output: torch.Tensor, source: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def _sorted_swd(
+    output: torch.Tensor, source: torch.Tensor, w: torch.Tensor, power: int
+) -> torch.Tensor:
     """The textbook formula with a differentiable sort, for equal patch counts."""
     a = torch.sort(project_patches(output, w), dim=-1).values
     b = torch.sort(project_patches(source[None], w), dim=-1).values
-    return (a - b).abs().mean(dim=(1, 2))
+    return (a - b).abs().pow(power).mean(dim=(1, 2))
 
 
 def test_sorts_match_torch_sort_with_negatives_and_ties():
@@ -71,16 +93,18 @@ def test_resample_sorted_is_the_interpolated_quantile_function():
     assert torch.allclose(resample_sorted(torch.linspace(0, 1, 100), 10), expected, atol=1e-6)
 
 
-def test_patch_swd_value_and_gradient_equal_the_sorted_formula():
+@pytest.mark.parametrize("power", [1, 2])
+def test_patch_swd_value_and_gradient_equal_the_sorted_formula(power):
     src = _structured()
     out = torch.rand(2, 3, 32, 40, generator=_gen(1), requires_grad=True)
     w = random_projections(16, 7, generator=_gen(2))
-    ours = patch_swd(out, src, w)
-    ref = _sorted_swd(out, src, w)
-    assert torch.allclose(ours, ref, atol=1e-6)
+    ours = patch_swd(out, src, w, power=power)
+    ref = _sorted_swd(out, src, w, power)
+    assert torch.allclose(ours, ref, rtol=1e-5, atol=1e-7)
     (g1,) = torch.autograd.grad(ours.sum(), out)
     (g2,) = torch.autograd.grad(ref.sum(), out)
-    assert torch.allclose(g1, g2, atol=1e-7)
+    assert torch.allclose(g1, g2, rtol=1e-4, atol=1e-9)
+    assert float(g1.abs().sum()) > 0
 
 
 def test_patch_swd_is_per_sample_within_a_batch():
@@ -92,14 +116,14 @@ def test_patch_swd_is_per_sample_within_a_batch():
     assert torch.allclose(together, alone, atol=1e-6)
 
 
-def test_patch_swd_is_zero_for_the_image_itself_and_grows_with_noise():
+@pytest.mark.parametrize("power", [1, 2])
+def test_patch_swd_is_zero_for_the_image_itself_and_grows_with_noise(power):
     src = _structured()
     w = random_projections(32, 7, generator=_gen(5))
     noise = torch.randn(3, 32, 40, generator=_gen(6))
-    d = [float(patch_swd((src + s * noise)[None], src, w)) for s in (0.0, 0.02, 0.1, 0.3)]
-    assert d[0] < 1e-6
-    assert d[0] < d[1] < d[2] < d[3]
-    assert d[1] > 1e-3
+    noisy = [src + s * noise for s in (0.0, 0.02, 0.1, 0.3)]
+    d = [float(patch_swd(x[None], src, w, power=power)) for x in noisy]
+    assert d[0] < 1e-8 < d[1] < d[2] < d[3]
 
 
 def test_patch_swd_compares_different_patch_counts():
@@ -119,7 +143,9 @@ def test_level_loss_decreases_steadily():
     src = _structured()
     start = resize(src, (32, 40))[None] * 0 + 0.5
     start = start + 0.3 * torch.randn(1, 1, 32, 40, generator=_gen(10))
-    out, losses = match_level(start, src, steps=120, lr=0.02, projections=32, generator=_gen(11))
+    out, losses = match_level(
+        start, src, steps=120, lr=0.02, projections=32, tol=0, generator=_gen(11)
+    )
     assert len(losses) == 120
     means = torch.tensor(losses).reshape(-1, 20).mean(1)
     assert float(means[-1]) < 0.4 * float(means[0])
@@ -140,6 +166,34 @@ def test_level_stops_early_on_a_plateau():
     assert plateaued(losses, 10, 0.05)
 
 
+def test_level_steps_spread_the_work_of_the_finest_level():
+    sizes = [(180, 250), (153, 213), (130, 181), (46, 64), (20, 28)]
+    plan = level_steps(sizes, 300, 50)
+    assert plan[0] == 50 and plan[-1] == 300
+    assert plan == sorted(plan)  # coarser levels may run longer
+    for (h, w), k in zip(sizes, plan, strict=True):
+        assert h * w * k <= 180 * 250 * 50  # never more work than the finest level's budget
+    assert level_steps(sizes, 300, None) == [300] * 5  # the authors' schedule
+
+
+def test_levels_follow_the_step_plan():
+    src = _structured()
+    taken: list[int] = []
+    gpdm(
+        src,
+        coarsest=14,
+        steps=40,
+        finest_steps=10,
+        tol=0,
+        projections=4,
+        generator=_gen(20),
+        on_level=lambda i, losses: taken.append(len(losses)),
+    )
+    sizes = level_sizes((32, 40), 0.85, depth_for_coarsest((32, 40), 0.85, 14))
+    assert taken == level_steps(sizes, 40, 10)[::-1]  # coarsest first
+    assert taken[0] == 40 and taken[-1] == 10
+
+
 @pytest.mark.parametrize(
     "out_size",
     [(32, 40), (48, 64), (32, 24)],  # same, larger (texture synthesis), another aspect ratio
@@ -151,13 +205,17 @@ def test_output_has_the_requested_size(out_size):
     assert float(out.min()) >= 0 and float(out.max()) <= 1
 
 
-def test_retarget_from_an_initial_guess():
-    src = _structured()
-    init = resize(src, (32, 24))
-    out = gpdm(src, (32, 24), init=init, coarsest=14, steps=20, projections=16, generator=_gen(15))
-    assert out.shape == (1, 3, 32, 24)
-    # with no noise added, the result stays close to its initial guess's layout
-    assert float((out[0] - init).abs().mean()) < 0.1
+def test_retarget_keeps_the_layout_of_its_initial_guess(photo):
+    init = resize(photo, (48, 40))
+    out = gpdm(photo, (48, 40), init=init, generator=_gen(15))[0]
+    assert out.shape == (3, 48, 40)
+
+    def coarse_gap(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((resize(a, (8, 6)) - resize(b, (8, 6))).abs().mean())
+
+    # the objects stay where the initial guess put them: not mirrored, not shuffled
+    assert coarse_gap(out, init) < 0.5 * coarse_gap(out, init.flip(-1))
+    assert coherence(out, photo) < 0.25 * coherence(torch.rand_like(out), photo)
 
 
 def test_deterministic_for_a_seed_and_different_for_another():
@@ -183,13 +241,9 @@ def test_bad_inputs_raise_input_error():
         gpdm(src, n=0)
 
 
-def test_sample_of_a_real_photo_is_coherent_with_it():
-    path = IMAGES / "sigd16" / "3.jpg"
-    if not path.exists():
-        pytest.skip("shared images not available")
-    src = resize(read_image(path), (48, 64))
-    out = gpdm(src, steps=150, lr=0.01, window=20, tol=0.02, generator=_gen(18))[0]
+def test_sample_of_a_real_photo_is_coherent_with_it(photo):
+    out = gpdm(photo, generator=_gen(18))[0]  # the default schedule
     noise = torch.rand(3, 48, 64, generator=_gen(19))
-    assert coherence(out, src) < 0.25 * coherence(noise, src)
-    assert completeness(out, src) < 0.25 * completeness(noise, src)
-    assert float((out - src).abs().mean()) > 0.02  # not a copy
+    assert coherence(out, photo) < 0.25 * coherence(noise, photo)
+    assert completeness(out, photo) < 0.25 * completeness(noise, photo)
+    assert float((out - photo).abs().mean()) > 0.02  # not a copy
