@@ -4,10 +4,17 @@ import torch
 
 import dropgan
 from dropgan.engines.gpnn import GPNNParams, Source, pnn_step, synthesize
+from dropgan.image import read_image
 from dropgan.metrics import coherence
 from dropgan.nn import ExactSearch, PatchLayout
 from dropgan.patches import extract_patches, fold_weights, gaussian_window, weight_patches
-from dropgan.pyramid import depth_for_coarsest, level_sizes, pyramid, resize
+from dropgan.pyramid import (
+    depth_for_coarsest,
+    depth_for_generation,
+    level_sizes,
+    pyramid,
+    resize,
+)
 
 
 def test_pnn_with_query_key_value_the_same_image_returns_it(small_photo):
@@ -31,6 +38,19 @@ def test_coarse_to_fine_reconstructs_the_source_from_its_coarsest_level(small_ph
 def test_default_depth_matches_the_authors_nine_levels():
     assert depth_for_coarsest((180, 250), 0.75, 14) == 9
     assert level_sizes((180, 250), 0.75, 9)[-1] == (14, 19)
+
+
+def test_generation_depth_is_the_authors_nine_on_every_sigd16_image(shared_images):
+    # SIGD16 is 250 px wide (one image 244, one a 220 px square): the authors use 9 levels.
+    for path in sorted((shared_images / "sigd16").glob("*.jpg")):
+        size = tuple(read_image(path).shape[-2:])
+        assert depth_for_generation(size, 0.75, 7) == 9, path.name
+
+
+def test_generation_depth_keeps_a_panorama_taller_than_a_patch():
+    depth = depth_for_generation((100, 1000), 0.75, 7)
+    assert min(level_sizes((100, 1000), 0.75, depth)[-1]) >= 7
+    assert depth == depth_for_coarsest((100, 1000), 0.75, 14)
 
 
 def test_same_seed_same_pixels_and_different_seeds_differ(small_photo):

@@ -12,6 +12,7 @@ from .errors import InputError
 
 __all__ = [
     "depth_for_coarsest",
+    "depth_for_generation",
     "depth_for_region",
     "level_sizes",
     "mask_pyramid",
@@ -72,6 +73,25 @@ def depth_for_coarsest(size: Sequence[int], ratio: float, coarsest: float) -> in
     if short <= coarsest:
         return 0
     return math.ceil(math.log(short / coarsest) / math.log(1.0 / ratio) - 1e-9)
+
+
+def depth_for_generation(size: Sequence[int], ratio: float, patch_size: int) -> int:
+    """Pyramid depth for random generation: downscale until the shorter side is at most
+    2 patches or the longer side at most 2.75 patches, whichever comes first.
+
+    The shorter-side rule is the paper's (one patch spans about half the image height). The
+    longer-side rule reproduces the authors' fixed 9 levels on 250 px wide images (longer
+    side 250 * 0.75**9 = 18.8 px), which the shorter side alone exceeds on squarer images:
+    a 220 x 220 image would get 10 levels and a 13 x 13 coarsest level, from which GPNN
+    mostly reproduces its input pixel for pixel.
+
+    Examples
+    --------
+    >>> depth_for_generation((167, 250), 0.75, 7), depth_for_generation((220, 220), 0.75, 7)
+    (9, 9)
+    """
+    by_short = depth_for_coarsest(size, ratio, 2 * patch_size)
+    return min(by_short, depth_for_coarsest((max(size),), ratio, 2.75 * patch_size))
 
 
 def depth_for_region(region: Sequence[int], ratio: float, patch_size: int) -> int:

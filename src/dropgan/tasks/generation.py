@@ -9,7 +9,7 @@ import torch
 from ..engines.gpnn import Source, synthesize
 from ..errors import InputError
 from ..image import ImageLike, read_image
-from ..pyramid import depth_for_coarsest, pyramid
+from ..pyramid import depth_for_generation, pyramid
 from .common import (
     check_engine,
     check_levels,
@@ -89,8 +89,10 @@ def generate(
         (:func:`~dropgan.engines.gpdm.gpdm`; ``**params`` are then its parameters and
         ``sigma`` the noise of its initial guess).
     levels : int, optional
-        Number of downscalings N; by default the coarsest level's smaller side is about two
-        patches (9 levels for a 180 px high image).
+        Number of downscalings N; by default the coarsest level's smaller side is at most
+        two patches or its longer side at most 2.75 patches, whichever comes first (9
+        levels for a 250 px wide image, as the authors';
+        :func:`~dropgan.pyramid.depth_for_generation`).
     nn : str, optional
         Search backend: ``"exact"``, or the default for the device.
     device : str, optional
@@ -139,7 +141,7 @@ def generate(
             f"must be at least twice the patch size ({2 * gp.patch_size} px)"
         )
     out = output_size(src_size, size, scale)
-    depth = depth_for_coarsest(src_size, gp.ratio, 2 * gp.patch_size) if levels is None else levels
+    depth = depth_for_generation(src_size, gp.ratio, gp.patch_size) if levels is None else levels
     src_sizes = check_levels(src_size, gp.ratio, depth, gp.patch_size, "image")
     out_sizes = check_levels(out, gp.ratio, depth, gp.patch_size, "output")
     levels_ = pyramid(x, src_sizes)
