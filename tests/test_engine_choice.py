@@ -51,3 +51,32 @@ def test_cli_engine_option(tmp_path, small_photo):
         == 2
     )
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_gpdm_schedule_options_reach_the_engine(tmp_path, small_photo):
+    src = tmp_path / "p.png"
+    dropgan.write_image(small_photo[:, ::2, ::2], src)
+    x = dropgan.read_image(src)
+    schedule = ["--steps", "8", "--finest-steps", "0", "--tol", "0", "--ratio", "0.7"]
+    out = tmp_path / "out"
+    assert (
+        main(["generate", str(src), "--engine", "gpdm", *schedule, "--quiet", "--out", str(out)])
+        == 0
+    )
+    api = dropgan.generate(x, engine="gpdm", steps=8, finest_steps=0, tol=0, ratio=0.7)[0]
+    budgeted = dropgan.generate(x, engine="gpdm", steps=8, finest_steps=1, tol=0, ratio=0.7)[0]
+    written = dropgan.read_image(out / "p_0.png")
+    assert (written - api).abs().max() <= 0.5 / 255 + 1e-6  # only 8-bit rounding
+    assert (written - budgeted).abs().max() > 1 / 255  # a budget of 1 step changes the result
+    bad = [
+        "generate",
+        str(src),
+        "--engine",
+        "gpdm",
+        "--finest-steps",
+        "-1",
+        "--out",
+        str(tmp_path / "y"),
+    ]
+    assert main(bad) == 2
+    assert not (tmp_path / "y").exists()

@@ -173,7 +173,7 @@ def test_level_steps_spread_the_work_of_the_finest_level():
     assert plan == sorted(plan)  # coarser levels may run longer
     for (h, w), k in zip(sizes, plan, strict=True):
         assert h * w * k <= 180 * 250 * 50  # never more work than the finest level's budget
-    assert level_steps(sizes, 300, None) == [300] * 5  # the authors' schedule
+    assert level_steps(sizes, 300, 0) == [300] * 5  # the authors' schedule
 
 
 def test_levels_follow_the_step_plan():

@@ -132,10 +132,22 @@ def _engine_options() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=int, help="gpdm: most Adam steps per level")
     g.add_argument("--lr", type=_positive_float, help="gpdm: Adam learning rate")
     g.add_argument("--projections", type=int, help="gpdm: random projections per step")
+    g.add_argument(
+        "--finest-steps",
+        type=int,
+        help="gpdm: work budget per level, in steps at the finest level; 0 for none, as the "
+        "authors (default: 50)",
+    )
+    g.add_argument(
+        "--tol",
+        type=float,
+        help="gpdm: stop a level when the loss of the last 20 steps fell by less than this "
+        "fraction; 0 runs every level to its budget, as the authors (default: 0.05)",
+    )
     return p
 
 
-_GPDM_KEYS = ("engine", "steps", "lr", "projections")
+_GPDM_KEYS = ("engine", "steps", "lr", "projections", "finest_steps", "tol")
 _GPNN_KEYS = ("alpha", "patch_size", "ratio", "levels", "iters", "coarsest_iters", "blend_sigma")
 _RUN_KEYS = ("seed", "device", "nn", "memory_budget")
 

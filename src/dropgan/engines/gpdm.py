@@ -239,20 +239,20 @@ def plateaued(losses: Sequence[float], window: int, tol: float) -> bool:
     return before - last <= tol * before
 
 
-def level_steps(sizes: Sequence[Sequence[int]], steps: int, finest_steps: int | None) -> list[int]:
+def level_steps(sizes: Sequence[Sequence[int]], steps: int, finest_steps: int) -> list[int]:
     """Most steps for each level of ``sizes`` (output sizes, finest first): ``steps``, and
-    with ``finest_steps`` no more than the work of that many steps at the finest level (a
-    step costs about its pixel count), so that coarse levels may run long and fine ones
-    short.
+    unless ``finest_steps`` is 0, no more than the work of that many steps at the finest
+    level (a step costs about its pixel count), so that coarse levels may run long and fine
+    ones short.
 
     Examples
     --------
     >>> level_steps([(180, 250), (90, 125), (45, 63)], 300, 60)
     [60, 240, 300]
-    >>> level_steps([(180, 250), (90, 125)], 300, None)
+    >>> level_steps([(180, 250), (90, 125)], 300, 0)
     [300, 300]
     """
-    if finest_steps is None:
+    if finest_steps == 0:
         return [steps] * len(sizes)
     finest = math.prod(sizes[0])
     return [max(1, min(steps, finest_steps * finest // math.prod(s))) for s in sizes]
@@ -309,11 +309,11 @@ def match_level(
 
 #: The authors' schedule, for comparisons: ``gpdm(source, **AUTHORS_SCHEDULE)`` runs every
 #: level 300 steps with 64 projections at their learning rate (in [0, 1] units).
-AUTHORS_SCHEDULE: dict[str, float | None] = {
+AUTHORS_SCHEDULE: dict[str, float] = {
     "projections": 64,
     "lr": 0.005,
     "steps": 300,
-    "finest_steps": None,
+    "finest_steps": 0,
     "tol": 0.0,
 }
 
@@ -358,7 +358,7 @@ def gpdm(
     coarsest: int = 21,
     lr: float = 0.02,
     steps: int = 300,
-    finest_steps: int | None = 50,
+    finest_steps: int = 50,
     window: int = 20,
     tol: float = 0.05,
     power: int = 2,
@@ -392,9 +392,9 @@ def gpdm(
         Adam's learning rate, in [0, 1] pixel units (the authors': 0.005).
     steps : int
         Most steps per level.
-    finest_steps : int, optional
+    finest_steps : int
         Work budget per level: at most the work of ``finest_steps`` steps at the finest
-        level (:func:`level_steps`); ``None`` for none.
+        level (:func:`level_steps`); 0 for none, as the authors.
     window, tol : int, float
         Early stopping per level (:func:`plateaued`); ``tol=0`` runs every level to its
         budget, as the authors do.
@@ -437,8 +437,9 @@ def gpdm(
         lr=lr,
         steps=steps,
         window=window,
-        **({} if finest_steps is None else {"finest_steps": finest_steps}),
     )
+    if not finest_steps >= 0:
+        raise InputError(f"finest_steps must be >= 0 (0: no budget), got {finest_steps}")
     if not 0 < ratio < 1:
         raise InputError(f"ratio must be between 0 and 1, got {ratio}")
     if power not in (1, 2):
