@@ -1,13 +1,17 @@
-"""Benchmark of the nearest-neighbour backends on real images: time, memory and quality.
+"""Benchmark of the engines and nearest-neighbour backends on real images: time, memory and
+quality.
 
-For every image and backend, ``dropgan.generate`` makes one random sample (the same seed for
-every backend) in a fresh subprocess, so that the peak resident memory (``VmHWM``) is that
-run's own. Reported per run:
+The variants are GPNN with each search backend (``exact``, ``patchmatch``) and the GPDM
+engine (``gpdm``), all with their default settings. For every image and variant,
+``dropgan.generate`` makes one random sample (the same seed for every variant) in a fresh
+subprocess, so that the peak resident memory (``VmHWM``) is that run's own. Reported per
+run:
 
 * time per sample, wall clock, of ``generate`` alone;
 * peak resident memory of the process (torch itself takes a few hundred MB of it);
 * coherence and completeness of the sample against its source (``dropgan.metrics``), and
   their relative difference to the exact backend's sample with the same seed;
+* SIFID against the source, when ``dropgan setup-metrics`` has run;
 * NN energy ratio: in a second, untimed run of an approximate backend, at every PNN step
   a fixed random subset of the queries is also searched exactly, and the sum of the
   distances the backend chose is divided by the sum of the exact ones (1 = exact).
@@ -19,9 +23,10 @@ coherence and completeness are estimated on a random subset of patches.
 
 Usage::
 
-    python benchmarks/bench_backends.py              # everything (~30 min on 2 cores)
+    python benchmarks/bench_backends.py              # everything (~1 h on 2 cores)
     python benchmarks/bench_backends.py --images 2   # two SIGD16 images and the large one
     python benchmarks/bench_backends.py --quick      # two SIGD16 images, no large image
+    python benchmarks/bench_backends.py --variants patchmatch,gpdm
 """
 
 from __future__ import annotations
@@ -89,9 +94,26 @@ class _EnergyProbe:
         return idx
 
 
+def _generate(x, case: dict) -> list:
+    import dropgan
+
+    engine = {"engine": "gpdm"} if case["variant"] == "gpdm" else {"nn": case["variant"]}
+    return dropgan.generate(x, n=case["samples"], seed=case["seed"], **engine)
+
+
+def _sifid(x, ys: list) -> float | None:
+    """Mean SIFID of the samples, or None when the metric's weights are not set up."""
+    from dropgan.errors import InputError
+    from dropgan.metrics import sifid
+
+    try:
+        return sum(sifid(x, y) for y in ys) / len(ys)
+    except InputError:
+        return None
+
+
 def worker(case: dict) -> dict:
     """One run, in this process: generate, measure, evaluate."""
-    import dropgan
     import dropgan.tasks.generation as generation
     from dropgan.metrics import coherence, completeness
 
@@ -106,16 +128,17 @@ def worker(case: dict) -> dict:
             return probes[-1]
 
         generation.search_backend = probed
-        dropgan.generate(x, n=case["samples"], seed=case["seed"], nn=case["backend"])
+        _generate(x, case)
         result["energy_ratio"] = probes[0].chosen / probes[0].best
         return result
     t = time.perf_counter()
-    ys = dropgan.generate(x, n=case["samples"], seed=case["seed"], nn=case["backend"])
+    ys = _generate(x, case)
     result["time_s"] = (time.perf_counter() - t) / len(ys)
     result["peak_mb"] = _peak_rss_mb()
     mq = case["metric_queries"]
     result["coherence"] = sum(coherence(y, x, max_queries=mq) for y in ys) / len(ys)
     result["completeness"] = sum(completeness(y, x, max_queries=mq) for y in ys) / len(ys)
+    result["sifid"] = _sifid(x, ys)
     return result
 
 
@@ -146,6 +169,10 @@ def _geomean_change(pairs: list[tuple[dict, dict | None]], key: str) -> float | 
     return 100 * (math.exp(_mean(logs)) - 1) if logs else None
 
 
+def _label(variant: str) -> str:
+    return variant if variant == "gpdm" else f"gpnn {variant}"
+
+
 def _pct(v: float | None) -> str:
     return "—" if v is None else f"{v:+.1f} %"
 
@@ -158,7 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=16, help="SIGD16 images to use (1-16)")
     parser.add_argument("--quick", action="store_true", help="two SIGD16 images and no large image")
-    parser.add_argument("--backends", default=None, help="comma-separated (default: all)")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated search backends of GPNN and 'gpdm' (default: all)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--samples", type=int, default=1, help="samples per image and backend (one batch)"
@@ -171,82 +202,87 @@ def main(argv: list[str] | None = None) -> None:
 
     from dropgan.nn import BACKENDS
 
-    backends = args.backends.split(",") if args.backends else sorted(BACKENDS)
-    backends.sort(key=lambda b: b != "exact")  # the reference first
+    variants = args.variants.split(",") if args.variants else [*sorted(BACKENDS), "gpdm"]
+    unknown = set(variants) - {*BACKENDS, "gpdm"}
+    if unknown:
+        parser.error(f"unknown variant(s): {', '.join(sorted(unknown))}")
+    variants.sort(key=lambda v: v != "exact")  # the reference first
     count = 2 if args.quick else args.images
     paths = sorted(SIGD.glob("*.jpg"), key=lambda p: int(p.stem))[:count]
     images = [(p, None) for p in paths] + ([] if args.quick else [(LARGE, LARGE_WIDTH)])
 
-    rows, summary = [], {b: [] for b in backends}
+    rows, summary = [], {v: [] for v in variants}
     for path, width in images:
         large = width is not None
         name = path.stem + (f" @{width}px" if large else "")
         ref = None
-        for backend in backends:
-            if large and backend == "exact":
+        for variant in variants:
+            if large and variant in ("exact", "gpdm"):
                 continue
             case = {
                 "path": str(path),
                 "width": width,
-                "backend": backend,
+                "variant": variant,
                 "seed": args.seed,
                 "samples": args.samples,
                 "probe": False,
                 "metric_queries": LARGE_METRIC_QUERIES if large else None,
             }
-            print(f"{name}: {backend} ...", file=sys.stderr, flush=True)
+            print(f"{name}: {variant} ...", file=sys.stderr, flush=True)
             r = run_case(case)
-            if backend == "exact":
+            if variant == "exact":
                 ref = r
-            else:
+            elif variant != "gpdm":  # GPDM searches no nearest neighbours
                 r["energy_ratio"] = run_case({**case, "probe": True})["energy_ratio"]
             print(f"  {json.dumps(r)}", file=sys.stderr, flush=True)
-            rows.append((name, backend, r, None if large else ref))
+            rows.append((name, variant, r, None if large else ref))
             if not large:
-                summary[backend].append((r, ref))
+                summary[variant].append((r, ref))
 
     print(
-        "| image | size | backend | time/sample (s) | peak RSS (MB) | coherence | vs exact "
-        "| completeness | vs exact | NN energy ratio |"
+        "| image | size | variant | time/sample (s) | peak RSS (MB) | coherence | vs exact "
+        "| completeness | vs exact | SIFID | NN energy ratio |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, backend, r, ref in rows:
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, variant, r, ref in rows:
         h, w = r["size"]
         print(
-            f"| {name} | {w}x{h} | {backend} | {r['time_s']:.1f} | {r['peak_mb']:.0f} "
+            f"| {name} | {w}x{h} | {_label(variant)} | {r['time_s']:.1f} | {r['peak_mb']:.0f} "
             f"| {r['coherence']:.3e} | {_rel(r['coherence'], ref and ref['coherence'])} "
             f"| {r['completeness']:.3e} | {_rel(r['completeness'], ref and ref['completeness'])} "
-            f"| {_fmt(r.get('energy_ratio'), '.3f')} |"
+            f"| {_fmt(r['sifid'], '.3f')} | {_fmt(r.get('energy_ratio'), '.3f')} |"
         )
     print()
     print(
         f"Over the {count} SIGD16 images: mean time, largest peak, geometric mean of the "
-        "ratios to the exact backend's measure (as a change), mean energy ratio."
+        "ratios to GPNN exact's measure (as a change), mean SIFID, mean energy ratio."
     )
     print()
     print(
-        "| backend | time/sample (s) | peak RSS (MB) | coherence vs exact "
-        "| completeness vs exact | NN energy ratio |"
+        "| variant | time/sample (s) | peak RSS (MB) | coherence vs exact "
+        "| completeness vs exact | SIFID | NN energy ratio |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
-    for backend, pairs in summary.items():
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for variant, pairs in summary.items():
         if not pairs:
             continue
         energy = [r["energy_ratio"] for r, _ in pairs if "energy_ratio" in r]
+        sifids = [r["sifid"] for r, _ in pairs if r["sifid"] is not None]
         print(
-            f"| {backend} | {_mean([r['time_s'] for r, _ in pairs]):.1f} "
+            f"| {_label(variant)} | {_mean([r['time_s'] for r, _ in pairs]):.1f} "
             f"| {max(r['peak_mb'] for r, _ in pairs):.0f} (max) "
             f"| {_pct(_geomean_change(pairs, 'coherence'))} "
             f"| {_pct(_geomean_change(pairs, 'completeness'))} "
+            f"| {_fmt(_mean(sifids) if sifids else None, '.3f')} "
             f"| {_fmt(_mean(energy) if energy else None, '.3f')} |"
         )
     if not args.quick:
         print()
         print(
-            f"The large image ({LARGE.name} at {LARGE_WIDTH} px wide) runs only the approximate "
-            "backends: the exact search is infeasible there on a CPU (about 1.8e14 operations "
-            f"per PNN step). Its coherence and completeness are estimated on "
-            f"{LARGE_METRIC_QUERIES} random patches."
+            f"The large image ({LARGE.name} at {LARGE_WIDTH} px wide) runs only GPNN's "
+            "approximate backends: the exact search is infeasible there on a CPU (about "
+            "1.8e14 operations per PNN step), and GPDM's target is 250 px. Its coherence and "
+            f"completeness are estimated on {LARGE_METRIC_QUERIES} random patches."
         )
     print()
     print(
@@ -255,7 +291,8 @@ def main(argv: list[str] | None = None) -> None:
         "exact ones (1 = exact). Peak RSS includes torch itself (a few hundred MB: "
         "baseline_mb in the per-run JSON lines on stderr). Coherence and completeness of "
         "one sample move by tens of percent with the seed alone, so compare the geometric "
-        "means over many images (or use --samples)."
+        "means over many images (or use --samples). SIFID (against the source, FID "
+        "InceptionV3 weights) shows — until `dropgan setup-metrics` has run."
     )
 
 

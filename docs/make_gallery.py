@@ -2,7 +2,8 @@
 
 Runs random generation, retargeting, structural analogy (and sketch-to-image), conditional
 inpainting, collage and editing on the GPNN authors' task examples and the structural-analogy
-pairs in ../shared/images, with each task's defaults and the default search backend.
+pairs in ../shared/images, with each task's defaults and the default search backend; and GPNN
+beside GPDM ("engines") on generation, retargeting and texture synthesis.
 
     .venv/bin/python docs/make_gallery.py                      # everything (minutes on a CPU)
     .venv/bin/python docs/make_gallery.py --tasks inpaint --max-side 96 --nn exact
@@ -63,8 +64,11 @@ def generate(inp: Inputs, run: dict) -> list[Row]:
         samples = dropgan.generate(x, n=3, **run)
         wide = dropgan.generate(x, size=(x.shape[-2], round(x.shape[-1] * 1.6)), **run)
         rows.append(
-            [("input", x), *((f"sample {i + 1}", y) for i, y in enumerate(samples)),
-             ("sample, 1.6x wider", wide[0])]
+            [
+                ("input", x),
+                *((f"sample {i + 1}", y) for i, y in enumerate(samples)),
+                ("sample, 1.6x wider", wide[0]),
+            ]
         )
     return rows
 
@@ -116,6 +120,39 @@ def edit(inp: Inputs, run: dict) -> list[Row]:
     return [[("original", x), ("naive edit", e), ("edit", y)]]
 
 
+def engines(inp: Inputs, run: dict) -> list[Row]:
+    """GPNN beside GPDM, each with its defaults, on what both do: a random sample, a
+    retargeted image and a texture at twice its size."""
+    gpdm = {k: v for k, v in run.items() if k != "nn"} | {"engine": "gpdm"}
+    rows = []
+    x = inp.image("sigd16/3.jpg")
+    rows.append(
+        [("input", x)]
+        + [(f"{name}: sample", dropgan.generate(x, **kw)[0]) for name, kw in _both(run, gpdm)]
+    )
+    x = inp.image("tasks/editing_stone.png")
+    rows.append(
+        [("input", x)]
+        + [
+            (f"{name}: wider x1.6", dropgan.retarget(x, scale=(1.0, 1.6), **kw))
+            for name, kw in _both(run, gpdm)
+        ]
+    )
+    x = inp.image("textures/cobbles.jpeg")
+    rows.append(
+        [("input", x)]
+        + [
+            (f"{name}: 2x texture", dropgan.generate(x, scale=2.0, **kw)[0])
+            for name, kw in _both(run, gpdm)
+        ]
+    )
+    return rows
+
+
+def _both(gpnn: dict, gpdm: dict) -> list[tuple[str, dict]]:
+    return [("GPNN", gpnn), ("GPDM", gpdm)]
+
+
 TASKS: dict[str, Callable[[Inputs, dict], list[Row]]] = {
     "generate": generate,
     "retarget": retarget,
@@ -123,6 +160,7 @@ TASKS: dict[str, Callable[[Inputs, dict], list[Row]]] = {
     "inpaint": inpaint,
     "collage": collage,
     "edit": edit,
+    "engines": engines,
 }
 
 
