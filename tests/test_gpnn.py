@@ -7,7 +7,7 @@ from dropgan.engines.gpnn import GPNNParams, Source, pnn_step, synthesize
 from dropgan.image import read_image
 from dropgan.metrics import coherence
 from dropgan.nn import ExactSearch, PatchLayout
-from dropgan.patches import extract_patches, fold_weights, gaussian_window, weight_patches
+from dropgan.patches import PatchTable, extract_patches, fold_weights, gaussian_window
 from dropgan.pyramid import (
     depth_for_coarsest,
     depth_for_generation,
@@ -22,7 +22,8 @@ def test_pnn_with_query_key_value_the_same_image_returns_it(small_photo):
     v, win = extract_patches(x, 7)[0], gaussian_window(7, 7.0)
     layout = PatchLayout((58, 90), ((58, 90),))
     weights = fold_weights((64, 96), 7, win)
-    y = pnn_step(x, v, weight_patches(v, win), weights, ExactSearch(), math.inf, layout, 7)
+    values = PatchTable.of([small_photo], 7)
+    y = pnn_step(x, v, values, win, weights, ExactSearch(), math.inf, layout, 7)
     torch.testing.assert_close(y, x, atol=1e-5, rtol=0)
 
 

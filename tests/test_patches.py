@@ -1,7 +1,15 @@
 import pytest
 import torch
 
-from dropgan.patches import extract_patches, fold_patches, gaussian_window, valid_patches
+from dropgan.patches import (
+    PatchTable,
+    extract_patches,
+    fold_indexed,
+    fold_patches,
+    fold_weights,
+    gaussian_window,
+    valid_patches,
+)
 
 
 @pytest.mark.parametrize("sigma", [None, 1.0, 7.0])
@@ -29,6 +37,19 @@ def test_fold_is_the_weighted_mean_of_overlapping_patches():
                         num += win[r - i, c - j] * v[i * gw + j]
                         den += win[r - i, c - j]
             assert y[r, c] == pytest.approx(float(num / den), abs=1e-6)
+
+
+@pytest.mark.parametrize("sigma", [None, 2.0])
+def test_fold_indexed_equals_folding_the_gathered_patches(sigma):
+    # two sources of different sizes: the table must address each one's rows correctly
+    sources = [torch.rand(3, 11, 14), torch.rand(3, 9, 9)]
+    unfolded = torch.cat([extract_patches(s[None], 5)[0] for s in sources])
+    index = torch.randint(len(unfolded), (8 * 12,), generator=torch.Generator().manual_seed(0))
+    win = gaussian_window(5, sigma)
+    want = fold_patches(unfolded[index][None], (12, 16), 5, win)[0]
+    table = PatchTable.of(sources, 5)
+    got = fold_indexed(table, index, (12, 16), 5, win, fold_weights((12, 16), 5, win))
+    torch.testing.assert_close(got, want)
 
 
 def test_gaussian_window_is_symmetric_and_peaks_at_centre():

@@ -8,14 +8,17 @@ of ``C * p * p`` values; the patches of an ``H x W`` image form a grid of
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "PatchTable",
     "extract_patches",
+    "fold_indexed",
     "fold_patches",
-    "fold_weighted",
     "fold_weights",
     "gaussian_window",
     "grid_shape",
@@ -91,15 +94,6 @@ def fold_weights(size: tuple[int, int], patch_size: int, window: torch.Tensor) -
     return F.fold(ones, size, patch_size)
 
 
-def fold_weighted(
-    weighted: torch.Tensor, size: tuple[int, int], patch_size: int, weights: torch.Tensor
-) -> torch.Tensor:
-    """Fold patches already multiplied by the window (:func:`weight_patches`) and divide by
-    the weights' sum (:func:`fold_weights`): :func:`fold_patches` with its per-size work
-    done once by the caller."""
-    return F.fold(weighted.transpose(1, 2), size, patch_size) / weights
-
-
 def fold_patches(
     patches: torch.Tensor, size: tuple[int, int], patch_size: int, window: torch.Tensor
 ) -> torch.Tensor:
@@ -116,9 +110,77 @@ def fold_patches(
     True
     """
     window = window.to(patches)
-    return fold_weighted(
-        weight_patches(patches, window), size, patch_size, fold_weights(size, patch_size, window)
-    )
+    folded = F.fold(weight_patches(patches, window).transpose(1, 2), size, patch_size)
+    return folded / fold_weights(size, patch_size, window)
+
+
+@dataclass(frozen=True)
+class PatchTable:
+    """The patches of several images, addressed in place rather than unfolded: patch ``j``
+    of their concatenated patch lists (the order of :func:`extract_patches` per image) has
+    its top-left pixel at ``pixels[:, origin[j]]`` and its rows ``row[j]`` pixels apart.
+
+    Unfolded, the patches would take ``p * p`` times the images' memory.
+
+    Examples
+    --------
+    >>> t = PatchTable.of([torch.rand(3, 8, 9), torch.rand(3, 7, 7)], 7)
+    >>> t.origin.tolist(), t.row.tolist()
+    ([0, 1, 2, 9, 10, 11, 72], [9, 9, 9, 9, 9, 9, 7])
+    """
+
+    pixels: torch.Tensor
+    origin: torch.Tensor
+    row: torch.Tensor
+
+    @classmethod
+    def of(cls, images: Sequence[torch.Tensor], patch_size: int) -> PatchTable:
+        """The table of the stride-1 ``p x p`` patches of ``(C, H, W)`` images."""
+        origins, rows, start = [], [], 0
+        device = images[0].device
+        for img in images:
+            h, w = img.shape[-2:]
+            gh, gw = grid_shape((h, w), patch_size)
+            grid = torch.arange(gh, device=device)[:, None] * w + torch.arange(gw, device=device)
+            origins.append(start + grid.flatten())
+            rows.append(torch.full((gh * gw,), w, device=device))
+            start += h * w
+        pixels = torch.cat([img.flatten(1) for img in images], 1)
+        return cls(pixels, torch.cat(origins), torch.cat(rows))
+
+
+def fold_indexed(
+    table: PatchTable,
+    index: torch.Tensor,
+    size: tuple[int, int],
+    patch_size: int,
+    window: torch.Tensor,
+    weights: torch.Tensor,
+) -> torch.Tensor:
+    """Fold the patches ``index`` (one per patch of an image of ``size``, row-major) of
+    ``table`` into a ``(C, H, W)`` image by a ``window``-weighted mean, dividing by
+    ``weights`` (:func:`fold_weights` of ``size``).
+
+    The same as :func:`fold_patches` of the gathered patches, without unfolding them: one
+    shifted gather and add per pixel of the window, so the memory is a few images'.
+
+    Examples
+    --------
+    >>> x, win = torch.rand(3, 9, 11), gaussian_window(5, 2.0)
+    >>> y = fold_indexed(PatchTable.of([x], 5), torch.arange(35), (9, 11), 5, win,
+    ...                  fold_weights((9, 11), 5, win))
+    >>> torch.allclose(x, y, atol=1e-6)
+    True
+    """
+    gh, gw = grid_shape(size, patch_size)
+    origin, row = table.origin[index], table.row[index]
+    out = table.pixels.new_zeros(table.pixels.shape[0], *size)
+    for dy, weights_row in enumerate(window.tolist()):
+        start = origin + dy * row
+        for dx, weight in enumerate(weights_row):
+            patch_pixels = table.pixels.index_select(1, start + dx).view(-1, gh, gw)
+            out[:, dy : dy + gh, dx : dx + gw].add_(patch_pixels, alpha=weight)
+    return out / weights.reshape(size)
 
 
 def valid_patches(mask: torch.Tensor, patch_size: int) -> torch.Tensor:

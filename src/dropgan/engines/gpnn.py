@@ -26,13 +26,13 @@ from tqdm.auto import tqdm
 from ..errors import InputError
 from ..nn import NearestNeighbourSearch, PatchLayout
 from ..patches import (
+    PatchTable,
     extract_patches,
-    fold_weighted,
+    fold_indexed,
     fold_weights,
     gaussian_window,
     grid_shape,
     valid_patches,
-    weight_patches,
 )
 from ..pyramid import resize
 
@@ -94,7 +94,8 @@ class Source:
 def pnn_step(
     queries: torch.Tensor,
     keys: torch.Tensor,
-    values: torch.Tensor,
+    values: PatchTable,
+    window: torch.Tensor,
     weights: torch.Tensor,
     search: NearestNeighbourSearch,
     alpha: float,
@@ -105,25 +106,24 @@ def pnn_step(
     """One PNN step: replace every patch of ``queries`` (B, 3, h, w) by the value patch of
     its best key, then fold the patches back into images.
 
-    ``keys`` and ``values`` are ``(m, 3 p^2)`` patch matrices in the same order; ``values``
-    come multiplied by the fold window (:func:`~dropgan.patches.weight_patches`) and
-    ``weights`` is :func:`~dropgan.patches.fold_weights` of the query size, both computed once
-    per level rather than every step.
+    ``keys`` is the ``(m, 3 p^2)`` patch matrix; ``values`` holds the value patches in the
+    same order, in place (:class:`~dropgan.patches.PatchTable`). Overlapping patches are
+    averaged with the ``window`` weights; ``weights`` is
+    :func:`~dropgan.patches.fold_weights` of the query size, computed once per level.
 
     Examples
     --------
     >>> from dropgan.nn import ExactSearch
-    >>> x = torch.rand(1, 3, 12, 12)
-    >>> v, win = extract_patches(x, 5)[0], gaussian_window(5, 2.0)
-    >>> y = pnn_step(x, v, weight_patches(v, win), fold_weights((12, 12), 5, win),
-    ...              ExactSearch(), math.inf, PatchLayout((8, 8), ((8, 8),)), 5)
+    >>> x, win = torch.rand(1, 3, 12, 12), gaussian_window(5, 2.0)
+    >>> y = pnn_step(x, extract_patches(x, 5)[0], PatchTable.of([x[0]], 5), win,
+    ...              fold_weights((12, 12), 5, win), ExactSearch(), math.inf,
+    ...              PatchLayout((8, 8), ((8, 8),)), 5)
     >>> torch.allclose(x, y, atol=1e-6)
     True
     """
     size = tuple(queries.shape[-2:])
     idx = search.search(extract_patches(queries, patch_size), keys, alpha, layout, valid_keys)
-    # fold one sample at a time: the gathered patches are 3 p^2 times the image size
-    return torch.cat([fold_weighted(values[i][None], size, patch_size, weights) for i in idx])
+    return torch.stack([fold_indexed(values, i, size, patch_size, window, weights) for i in idx])
 
 
 def _level_patches(
@@ -207,13 +207,16 @@ def synthesize(
             bar.set_description(f"level {depth - n + 1}/{depth + 1}")
             y = resize(y, out_sizes[n])
             layout = PatchLayout(grid_shape(out_sizes[n], p), key_shapes[n])
-            values = _level_patches(sources, n, p)
-            keys = values if n == depth else _level_patches(sources, n, p, size_of=n + 1)
-            weighted = weight_patches(values, window)
+            values = PatchTable.of([s.levels[n] for s in sources], p)
             weights = fold_weights(out_sizes[n], p, window)
             valid = _valid_keys(sources, n, p)
-            for _ in range(steps[n]):
-                y = pnn_step(y, keys, weighted, weights, search, params.alpha, layout, p, valid)
-                keys = values  # blurry keys serve the blurry first query only
+            keys = _level_patches(sources, n, p, size_of=None if n == depth else n + 1)
+            for t in range(steps[n]):
+                y = pnn_step(
+                    y, keys, values, window, weights, search, params.alpha, layout, p, valid
+                )
+                if t == 0 and n != depth and steps[n] > 1:
+                    # blurry keys serve the blurry first query only; then K = V
+                    keys = _level_patches(sources, n, p)
                 bar.update(work[n])
     return y.clamp(0.0, 1.0)
