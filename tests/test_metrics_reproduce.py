@@ -1,12 +1,14 @@
 """The reproduction command: runs generated, timed, reused on a rerun, measured, and the page."""
 
 import importlib
-import inspect
 import math
+import shlex
+from pathlib import Path
 
 import pytest
 import torch
 
+from dropgan.cli import build_parser
 from dropgan.errors import InputError, OutputError
 from dropgan.image import read_image, write_image
 from dropgan.metrics.assets import load_asset
@@ -190,22 +192,16 @@ def test_run_spec_reads_back(run):
     assert Run.parse(run.spec()) == run
 
 
-def test_engine_is_passed_through_only_when_generate_takes_it(images, tmp_path, monkeypatch):
+def test_a_gpdm_run_with_engine_parameters(images, tmp_path):
     real, _ = images
-    if "engine" not in inspect.signature(reproduce_module.generate).parameters:
-        with pytest.raises(InputError, match="unknown engine 'gpdm'"):
-            reproduce(real, tmp_path, ["engine=gpdm,nn=exact"], metrics=LIGHT)
-        assert not any(tmp_path.iterdir())
-    seen = []
-
-    def fake_generate(image, n, *, seed, sigma, nn, device, engine="gpnn", **params):
-        seen.append(engine)
-        return [torch.rand(3, 32, 48) for _ in range(n)]
-
-    monkeypatch.setattr(reproduce_module, "generate", fake_generate)
-    page = reproduce(real, tmp_path, ["engine=gpdm,nn=exact,samples=2"], metrics=LIGHT)
-    assert seen == ["gpdm", "gpdm"]  # one call per image
-    assert "gpdm-exact-sigma0.75-n2" in _summary(page.read_text())
+    with pytest.raises(InputError, match="unknown engine 'singan'"):
+        reproduce(real, tmp_path, ["engine=singan"], metrics=LIGHT)
+    assert not any(tmp_path.iterdir())
+    page = reproduce(real, tmp_path, ["engine=gpdm,samples=2"], metrics=LIGHT, steps=5)
+    assert "gpdm-sigma0.75-n2" in _summary(page.read_text())
+    outputs = sorted(p.name for p in (tmp_path / "gpdm-sigma0.75-n2").iterdir())
+    assert outputs == sorted(f"{p.stem}_{i}.png" for p in real.iterdir() for i in range(2))
+    assert "--steps 5" in page.read_text()  # the page's command reproduces the call
 
 
 def test_weighted_metrics_and_source_niqe(shared_images, tmp_path):
@@ -234,3 +230,10 @@ def test_weighted_metrics_and_source_niqe(shared_images, tmp_path):
     for column in ("sifid", "niqe", "coherence", "completeness", "diversity", "lpips"):
         assert math.isfinite(float(rows["two"][column])) and float(rows["two"][column]) > 0, column
     assert float(rows["source images"]["niqe"]) > 0
+
+
+def test_the_pages_command_line_parses_back_to_the_call():
+    cmd = cli_command("imgs", "out", [Run(nn="exact", samples=1)], iters=2, finest_steps=0)
+    args = build_parser().parse_args(shlex.split(cmd)[1:])
+    assert (args.images, args.runs) == (Path("imgs"), ["nn=exact,sigma=0.75,samples=1"])
+    assert (args.iters, args.finest_steps) == (2, 0)

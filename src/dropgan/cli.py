@@ -147,13 +147,13 @@ def _engine_options() -> argparse.ArgumentParser:
     return p
 
 
-_GPDM_KEYS = ("engine", "steps", "lr", "projections", "finest_steps", "tol")
+_GPDM_KEYS = ("steps", "lr", "projections", "finest_steps", "tol")
 _GPNN_KEYS = ("alpha", "patch_size", "ratio", "levels", "iters", "coarsest_iters", "blend_sigma")
 _RUN_KEYS = ("seed", "device", "nn", "memory_budget")
 
 
 def _api_kwargs(args: argparse.Namespace) -> dict[str, object]:
-    keys = _GPNN_KEYS + _RUN_KEYS + _GPDM_KEYS
+    keys = ("engine",) + _GPNN_KEYS + _RUN_KEYS + _GPDM_KEYS
     kw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if kw.get("engine") == "gpnn":
         del kw["engine"]  # the default; tasks without an engine choice do not take it
@@ -473,6 +473,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             raise InputError(f"--reference expects NAME=DIR, got {item!r}")
         references[name] = Path(folder)
     metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
+    params = {k: getattr(args, k) for k in _GPNN_KEYS + _GPDM_KEYS if getattr(args, k) is not None}
     page = reproduce(
         args.images,
         args.out,
@@ -486,6 +487,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         cache_dir=args.cache,
         force=args.force,
         progress=not args.quiet,
+        **params,
     )
     print(page)
     return 0
@@ -544,7 +546,7 @@ def _add_metrics(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_cmd_eval)
     p = sub.add_parser(
         "reproduce",
-        parents=[cache],
+        parents=[cache, _engine_options(), _gpnn_options()],
         help="generate samples of a whole image set and write a results page",
         description="Generate samples of every image in IMAGES for each run, "
         "measure them and any reference sets, and write a markdown page.",
@@ -563,7 +565,6 @@ def _add_metrics(sub: argparse._SubParsersAction) -> None:
         action="append",
         help="a run as engine=,nn=,sigma=,samples= (repeatable; overrides the four options below)",
     )
-    p.add_argument("--engine", default="gpnn", choices=("gpnn", "gpdm"), help="engine")
     p.add_argument("--nn", action="append", help="search backend (repeatable)")
     p.add_argument("--sigma", action="append", type=float, help="noise level (repeatable)")
     p.add_argument("--samples", type=int, default=4, help="samples per image (default: 4)")

@@ -13,7 +13,6 @@ rest; ``force`` regenerates everything.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import platform
@@ -33,7 +32,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..errors import InputError, OutputError
 from ..image import read_image, write_image
-from ..tasks.common import default_nn, resolve_device
+from ..tasks.common import check_engine, default_nn, resolve_device
 from ..tasks.generation import generate
 from .report import (
     COLUMNS,
@@ -148,17 +147,9 @@ class Run:
     @property
     def name(self) -> str:
         """The run's folder name and table label."""
-        return f"{self.engine}-{self.nn or 'default'}-sigma{self.sigma:g}-n{self.samples}"
-
-
-def _engine_option(engine: str) -> dict[str, str]:
-    """The ``engine`` argument for :func:`generate`, if it takes one; without it only GPNN
-    exists."""
-    if "engine" in inspect.signature(generate).parameters:
-        return {"engine": engine}
-    if engine != "gpnn":
-        raise InputError(f"unknown engine {engine!r}: generation offers only gpnn")
-    return {}
+        search = self.nn or ("default" if self.engine == "gpnn" else None)
+        parts = [self.engine, *([search] if search else []), f"sigma{self.sigma:g}"]
+        return "-".join([*parts, f"n{self.samples}"])
 
 
 def _sha256(path: Path) -> str:
@@ -252,7 +243,7 @@ def _generate(job: _Job, seed: int, device: torch.device, params: Mapping[str, o
         sigma=job.run.sigma,
         nn=job.run.nn,
         device=device,
-        **_engine_option(job.run.engine),
+        engine=job.run.engine,
         **params,
     )
     job.timing = {
@@ -539,9 +530,10 @@ def reproduce(
     out = Path(out_dir)
     plans = []
     for run in runs:
-        # the default backend is named, so that the page says which search ran
-        used = run if run.nn is not None else replace(run, nn=default_nn(dev))
-        _engine_option(used.engine)
+        check_engine(run.engine)
+        # GPNN's default backend is named, so that the page says which search ran
+        named = run.nn is not None or run.engine != "gpnn"
+        used = run if named else replace(run, nn=default_nn(dev))
         base = {**asdict(used), "seed": seed, "device": dev.type, "params": params}
         plans.append((run, used, _plan(used, sources, out / used.name, base, force)))
     names = [used.name for _, used, _ in plans] + list(references or {})
