@@ -77,6 +77,9 @@ class _EnergyProbe:
         self.generator = torch.Generator().manual_seed(seed)
         self.chosen = self.best = 0.0
 
+    def cost(self, layout, batch):
+        return self.inner.cost(layout, batch)
+
     def search(self, queries, keys, alpha, layout, valid_keys=None):
         import torch
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dropgan.nn import PatchLayout, make_backend, nearest
+from dropgan.nn import ExactSearch, PatchLayout, make_backend, nearest
 from dropgan.nn.exact import _key_minima
 from dropgan.nn.patchmatch import (
     PatchMatchSearch,
@@ -252,3 +252,12 @@ def test_prepared_keys_follow_the_keys_tensor():
     del keys
     gc.collect()
     assert ref() is None
+
+
+def test_cost_is_the_exact_searchs_when_solved_exactly_and_else_linear_in_queries():
+    pm, ex = PatchMatchSearch(), ExactSearch()
+    small = PatchLayout((20, 20), ((20, 20),))
+    assert pm.cost(small, 1) == ex.cost(small, 1)
+    big, bigger = PatchLayout((200, 200), ((200, 200),)), PatchLayout((400, 400), ((400, 400),))
+    assert pm.cost(bigger, 1) == 4 * pm.cost(big, 1) == 2 * pm.cost(big, 2)
+    assert ex.cost(bigger, 1) == 16 * ex.cost(big, 1)

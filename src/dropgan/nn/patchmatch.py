@@ -723,6 +723,15 @@ class PatchMatchSearch(NearestNeighbourSearch):
             reverse = resample_field(self._reverse, k_old, k_new, q_old, q_new, p)
         return field, reverse
 
+    def cost(self, layout: PatchLayout, batch: int) -> float:
+        """Rough time of one search in microseconds on one core (see the base class): the
+        exact search's below ``exact_below``, else about 2.5 us per query (measured on warm
+        calls from 700 to 190 000 queries), whatever the number of keys."""
+        n = math.prod(layout.query_shape)
+        if n * sum(math.prod(k) for k in layout.key_shapes) <= self.exact_below:
+            return super().cost(layout, batch)
+        return 2.5 * batch * n
+
     def search(
         self,
         queries: torch.Tensor,
