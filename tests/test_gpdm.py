@@ -69,7 +69,9 @@ def _sorted_swd(
     return (a - b).abs().pow(power).mean(dim=(1, 2))
 
 
-def test_sorts_match_torch_sort_with_negatives_and_ties():
+@pytest.mark.parametrize("threads", [1, 3])  # one sort, and rows split over threads
+def test_sorts_match_torch_sort_with_negatives_and_ties(threads, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     x = torch.randn(3, 5, 257, generator=_gen(0))
     x[0, 0, :40] = -0.0
     x[0, 0, 40:80] = 0.0

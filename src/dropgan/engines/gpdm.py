@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -110,7 +111,7 @@ def argsort_last(values: torch.Tensor) -> torch.Tensor:
     packed = (bits ^ ((bits >> 31) & 0x7FFFFFFF)).astype(np.int64)
     packed <<= 32  # in place from here on: these arrays are the size of the whole batch
     packed |= np.arange(a.shape[-1], dtype=np.int64)
-    packed.sort(axis=-1)
+    _sort_rows_in_place(packed)
     packed &= 0xFFFFFFFF
     return torch.from_numpy(packed)
 
@@ -125,7 +126,21 @@ def sort_last(values: torch.Tensor) -> torch.Tensor:
     """
     if values.device.type != "cpu" or values.dtype != torch.float32:
         return torch.sort(values.detach(), dim=-1).values
-    return torch.from_numpy(np.sort(values.detach().numpy(), axis=-1))
+    out = values.detach().numpy().copy()
+    _sort_rows_in_place(out)
+    return torch.from_numpy(out)
+
+
+def _sort_rows_in_place(a: np.ndarray) -> None:
+    """Sort ``a`` along its last axis in place, its rows split over torch's thread count:
+    numpy sorts on one core, but releases the GIL while it does."""
+    rows = a.reshape(-1, a.shape[-1])  # a view: a is contiguous
+    parts = min(torch.get_num_threads(), len(rows))
+    if parts <= 1:
+        rows.sort(axis=-1)
+        return
+    with ThreadPoolExecutor(parts) as pool:
+        list(pool.map(lambda part: part.sort(axis=-1), np.array_split(rows, parts)))
 
 
 def resample_sorted(values: torch.Tensor, n: int) -> torch.Tensor:
