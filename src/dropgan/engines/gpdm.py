@@ -23,6 +23,7 @@ cheap coarse levels, where the layout forms, run long and the expensive fine lev
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -139,8 +140,13 @@ def _sort_rows_in_place(a: np.ndarray) -> None:
     if parts <= 1:
         rows.sort(axis=-1)
         return
-    with ThreadPoolExecutor(parts) as pool:
-        list(pool.map(lambda part: part.sort(axis=-1), np.array_split(rows, parts)))
+    list(_pool(parts).map(lambda part: part.sort(axis=-1), np.array_split(rows, parts)))
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One pool per size, kept: a GPDM run sorts thousands of times."""
+    return ThreadPoolExecutor(workers)
 
 
 def resample_sorted(values: torch.Tensor, n: int) -> torch.Tensor:

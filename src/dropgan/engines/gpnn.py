@@ -156,7 +156,7 @@ def _step_cost(search: NearestNeighbourSearch, layout: PatchLayout, batch: int) 
     """Rough time of one PNN step in microseconds on one core, so that the progress bar's
     rate predicts the time left: the search's, plus extracting and folding the patches
     (about 1.3 us per query patch) and a fixed 1.5 ms per step (measured at 512 px)."""
-    return search.cost(layout, batch) + 1.3 * batch * math.prod(layout.query_shape) + 1500
+    return search.cost(layout, batch) + 1.3 * batch * layout.query_count + 1500
 
 
 def synthesize(

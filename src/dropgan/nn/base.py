@@ -40,6 +40,16 @@ class PatchLayout:
     query_shape: tuple[int, int]
     key_shapes: tuple[tuple[int, int], ...]
 
+    @property
+    def query_count(self) -> int:
+        """Query patches of one sample."""
+        return math.prod(self.query_shape)
+
+    @property
+    def key_count(self) -> int:
+        """Key patches, over all grids."""
+        return sum(math.prod(k) for k in self.key_shapes)
+
 
 def normalised_score(
     distances: torch.Tensor, key_minima: torch.Tensor | None, alpha: float
@@ -108,5 +118,4 @@ class NearestNeighbourSearch(ABC):
         >>> ExactSearch().cost(PatchLayout((100, 100), ((100, 100),)), 1)
         700000.0
         """
-        queries = batch * math.prod(layout.query_shape)
-        return EXACT_PAIR_MICROSECONDS * queries * sum(math.prod(k) for k in layout.key_shapes)
+        return EXACT_PAIR_MICROSECONDS * batch * layout.query_count * layout.key_count

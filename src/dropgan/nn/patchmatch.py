@@ -727,10 +727,9 @@ class PatchMatchSearch(NearestNeighbourSearch):
         """Rough time of one search in microseconds on one core (see the base class): the
         exact search's below ``exact_below``, else about 2.5 us per query (measured on warm
         calls from 700 to 190 000 queries), whatever the number of keys."""
-        n = math.prod(layout.query_shape)
-        if n * sum(math.prod(k) for k in layout.key_shapes) <= self.exact_below:
+        if layout.query_count * layout.key_count <= self.exact_below:
             return super().cost(layout, batch)
-        return 2.5 * batch * n
+        return 2.5 * batch * layout.query_count
 
     def search(
         self,
