@@ -83,7 +83,7 @@ class _EnergyProbe:
     def search(self, queries, keys, alpha, layout, valid_keys=None):
         import torch
 
-        from dropgan.nn import nearest
+        from dropgan.search import nearest
 
         idx = self.inner.search(queries, keys, alpha, layout, valid_keys)
         if not math.isinf(alpha):
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(worker(json.loads(args.worker))))
         return
 
-    from dropgan.nn import BACKENDS
+    from dropgan.search import BACKENDS
 
     variants = args.variants.split(",") if args.variants else [*sorted(BACKENDS), "gpdm"]
     unknown = set(variants) - {*BACKENDS, "gpdm"}

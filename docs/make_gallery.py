@@ -75,8 +75,8 @@ def generate(inp: Inputs, run: dict) -> list[Row]:
 
 def retarget(inp: Inputs, run: dict) -> list[Row]:
     x = inp.image("tasks/editing_stone.png")
-    wider = dropgan.retarget(x, scale=(1.0, 1.6), **run)
-    narrower = dropgan.retarget(x, scale=(1.0, 0.6), **run)
+    wider = dropgan.retarget(x, scale=(1.0, 1.6), **run).image
+    narrower = dropgan.retarget(x, scale=(1.0, 0.6), **run).image
     return [[("input", x), ("wider x1.6", wider), ("narrower x0.6", narrower)]]
 
 
@@ -93,7 +93,7 @@ def analogy(inp: Inputs, run: dict) -> list[Row]:
     ]
     for a_name, b_name, what in pairs:
         a, b = inp.image(a_name), inp.image(b_name)
-        y = dropgan.analogy(a, b, **run)
+        y = dropgan.analogy(a, b, **run).image
         rows.append([("A: source (patches)", a), ("B: structure (layout)", b), (what, y)])
     return rows
 
@@ -102,14 +102,14 @@ def inpaint(inp: Inputs, run: dict) -> list[Row]:
     x = inp.image("tasks/conditional_inpainting_balloons_in_blue.png")
     hole = inp.mask("tasks/conditional_inpainting_mask.png")
     # painted for sure; and shrunk with --max-side, its blurred rim would fail steer="auto"
-    y = dropgan.inpaint(x, hole, steer="painted", **run)
+    y = dropgan.inpaint(x, hole, steer="painted", **run).image
     shown = hole.float()[None].expand(3, -1, -1)
     return [[("input (hole painted)", x), ("mask", shown), ("conditional inpainting", y)]]
 
 
 def collage(inp: Inputs, run: dict) -> list[Row]:
     xs = [inp.image(f"analogy/{n}.jpg") for n in ("204", "205", "209")]
-    y = dropgan.collage(xs, **run)
+    y = dropgan.collage(xs, **run).image
     return [[*((f"input {i + 1}", x) for i, x in enumerate(xs)), ("collage", y)]]
 
 
@@ -134,7 +134,7 @@ def engines(inp: Inputs, run: dict) -> list[Row]:
     rows.append(
         [("input", x)]
         + [
-            (f"{name}: wider x1.6", dropgan.retarget(x, scale=(1.0, 1.6), **kw))
+            (f"{name}: wider x1.6", dropgan.retarget(x, scale=(1.0, 1.6), **kw).image)
             for name, kw in _both(run, gpdm)
         ]
     )

@@ -44,7 +44,7 @@ def test_generate_writes_samples_with_their_parameters(tmp_path, photo, capsys):
     im = Image.open(out / "photo_1.png")
     assert im.size == (80, 40)
     meta = json.loads(im.text["dropgan:params"])
-    assert meta["seed"] == 5 and meta["sample"] == 1 and meta["nn"] == "exact"
+    assert meta["seed"] == 5 and meta["sample"] == 1 and meta["params"]["nn"] == "exact"
     # an existing output is not overwritten without --force, and is left as it was
     before = (out / "photo_0.png").read_bytes()
     assert main(["generate", str(photo), "--out", str(out), *FAST]) == 2
@@ -89,7 +89,7 @@ def run(argv):
         (lambda t, ph: [str(ph), "--ratio", "1.5"], "ratio"),
         (lambda t, ph: [str(ph), "--nn", "nonsense"], "backend"),
         (lambda t, ph: [str(ph), "--device", "quantum"], "device"),
-        (lambda t, ph: [str(ph), "--iters", "0"], "at least 1"),
+        (lambda t, ph: [str(ph), "--iters", "0"], "iters must be"),
     ],
 )
 def test_bad_input_gives_one_error_line_and_writes_nothing(

@@ -47,8 +47,8 @@ def _run(capsys, *argv):
 @pytest.mark.parametrize(
     ("argv", "written", "size"),
     [
-        (["retarget", "photo.png", "--size", "40x20"], ["photo_retarget.png"], (40, 20)),
-        (["retarget", "photo.png", "--scale", "0.75x1"], ["photo_retarget.png"], (24, 24)),
+        (["retarget", "photo.png", "--size", "40x20"], ["photo_40x20.png"], (40, 20)),
+        (["retarget", "photo.png", "--scale", "0.75x1"], ["photo_scale0.75x1.png"], (24, 24)),
         (
             ["analogy", "--source", "other.png", "--structure", "photo.png", "--no-refine"],
             ["other_photo_analogy.png"],
@@ -56,7 +56,7 @@ def _run(capsys, *argv):
         ),
         (["inpaint", "painted.png", "--mask", "mask.png"], ["painted_inpaint.png"], (32, 24)),
         (["collage", "photo.png", "other.png"], ["photo_collage.png"], (64, 24)),
-        (["edit", "photo.png", "edited.png"], ["edited_edit.png"], (32, 24)),
+        (["edit", "photo.png", "edited.png"], ["edited_edit_0.png"], (32, 24)),
         (
             ["edit", "photo.png", "edited.png", "-n", "2", "--sigma", "0.2"],
             ["edited_edit_0.png", "edited_edit_1.png"],

@@ -6,7 +6,6 @@ import dropgan
 from dropgan.engines.gpnn import GPNNParams, Source, pnn_step, synthesize
 from dropgan.image import read_image
 from dropgan.metrics import coherence
-from dropgan.nn import ExactSearch, PatchLayout
 from dropgan.patches import PatchTable, extract_patches, fold_weights, gaussian_window
 from dropgan.pyramid import (
     depth_for_coarsest,
@@ -15,6 +14,7 @@ from dropgan.pyramid import (
     pyramid,
     resize,
 )
+from dropgan.search import ExactSearch, PatchLayout
 
 
 def test_pnn_with_query_key_value_the_same_image_returns_it(small_photo):

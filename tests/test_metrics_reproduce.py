@@ -236,4 +236,4 @@ def test_the_pages_command_line_parses_back_to_the_call():
     cmd = cli_command("imgs", "out", [Run(nn="exact", samples=1)], iters=2, finest_steps=0)
     args = build_parser().parse_args(shlex.split(cmd)[1:])
     assert (args.images, args.runs) == (Path("imgs"), ["nn=exact,sigma=0.75,samples=1"])
-    assert (args.iters, args.finest_steps) == (2, 0)
+    assert (args.param_iters, args.param_finest_steps) == (2, 0)

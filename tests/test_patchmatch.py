@@ -10,17 +10,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dropgan.nn import ExactSearch, PatchLayout, make_backend, nearest
-from dropgan.nn.exact import _key_minima
-from dropgan.nn.patchmatch import (
+from dropgan.patches import extract_patches, grid_shape
+from dropgan.pyramid import resize
+from dropgan.search import ExactSearch, PatchLayout, make_backend, nearest
+from dropgan.search.exact import _key_minima
+from dropgan.search.patchmatch import (
     PatchMatchSearch,
     estimate_key_minima,
     patchmatch,
     random_field,
     resample_field,
 )
-from dropgan.patches import extract_patches, grid_shape
-from dropgan.pyramid import resize
 
 P = 5  # small patches keep the exact references cheap
 

@@ -16,13 +16,13 @@ def inputs(shared_images):
 
 def test_a_collage_holds_the_patches_of_every_input(inputs):
     kw = dict(nn="exact", iters=1, coarsest_iters=2)
-    y = dropgan.collage(inputs, **kw)
+    y = dropgan.collage(inputs, **kw).image
     assert y.shape == (3, 32, 120)
     bound = 0.005
     for x in inputs:
         assert completeness(y, x) < bound, [completeness(y, x) for x in inputs]
     # the same collage made without the last input does not hold its patches
-    without = dropgan.collage(inputs[:2], size=(32, 120), **kw)
+    without = dropgan.collage(inputs[:2], size=(32, 120), **kw).image
     assert without.shape == (3, 32, 120)
     assert completeness(without, inputs[2]) > 3 * bound
 

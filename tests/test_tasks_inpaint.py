@@ -3,10 +3,9 @@ import torch
 import torch.nn.functional as F
 
 import dropgan
-from dropgan.nn import ExactSearch
 from dropgan.patches import extract_patches
 from dropgan.pyramid import level_sizes, pyramid, resize
-from dropgan.tasks import inpaint as inpaint_module
+from dropgan.search import BACKENDS, ExactSearch
 from dropgan.tasks.inpaint import steer_hole
 
 MAGENTA = torch.tensor([1.0, 0.0, 1.0])
@@ -33,7 +32,7 @@ def _paint(image: torch.Tensor, mask: torch.Tensor, colour: torch.Tensor) -> tor
 def test_inpainting_never_copies_the_hole_and_keeps_the_rest(photo, hole):
     # the photo has nothing near magenta; the hole (and so the initial guess) is magenta
     assert (photo - MAGENTA[:, None, None]).abs().amax(0).min() > 0.3
-    y = dropgan.inpaint(_paint(photo, hole, MAGENTA), hole, nn="exact", iters=2)
+    y = dropgan.inpaint(_paint(photo, hole, MAGENTA), hole, nn="exact", iters=2).image
     assert y.shape == photo.shape
     assert (y - MAGENTA[:, None, None]).abs().amax(0).min() > 0.3
     far = F.max_pool2d(hole[None, None].float(), 29, 1, 14)[0, 0] == 0
@@ -46,13 +45,15 @@ def test_no_level_offers_a_key_that_the_hole_reaches(photo, hole, monkeypatch):
     calls = []
 
     class Recording(ExactSearch):
+        name = "recording"
+
         def search(self, queries, keys, alpha, layout, valid_keys=None):
             calls.append(valid_keys)
             return super().search(queries, keys, alpha, layout, valid_keys)
 
-    monkeypatch.setattr(inpaint_module, "search_backend", lambda *args: Recording())
+    monkeypatch.setitem(BACKENDS, Recording.name, Recording)
     painted = _paint(photo, hole, MAGENTA)
-    dropgan.inpaint(painted, hole, levels=3, iters=1)
+    dropgan.inpaint(painted, hole, levels=3, iters=1, nn=Recording.name)
     sizes = level_sizes((48, 72), 0.75, 3)
     clean = [extract_patches(x[None], 7)[0] for x in pyramid(photo, sizes)]
     dirty = [extract_patches(x[None], 7)[0] for x in pyramid(painted, sizes)]
@@ -72,7 +73,7 @@ def test_the_painted_colour_steers_the_fill(photo):
     sand = photo[:, 30:46, 2:20].mean(dim=(1, 2))
     fills = {}
     for name, colour in (("sand", sand), ("red", torch.tensor([0.6, 0.1, 0.1]))):
-        y = dropgan.inpaint(_paint(photo, hole, colour), hole, nn="exact", iters=1)
+        y = dropgan.inpaint(_paint(photo, hole, colour), hole, nn="exact", iters=1).image
         fills[name] = y[:, hole].mean(dim=1)
     redness = {k: float(v[0] - v[1]) for k, v in fills.items()}
     assert redness["red"] > redness["sand"] + 0.1, redness

@@ -24,7 +24,7 @@ def photo(small_photo):
     ids=["wider", "smaller-and-narrower"],
 )
 def test_retarget_has_the_target_size_and_the_source_patches(photo, target, kw):
-    y = dropgan.retarget(photo, nn="exact", iters=1, coarsest_iters=2, **kw)
+    y = dropgan.retarget(photo, nn="exact", iters=1, coarsest_iters=2, **kw).image
     assert y.shape == (3, *target)
     out = coherence(y, photo)
     naive = coherence(resize(photo, target).clamp(0, 1), photo)

@@ -9,10 +9,12 @@
 [(3, 47, 62), (3, 47, 62)]
 """
 
+from ._version import __version__
 from .engines.gpnn import GPNNParams
 from .errors import DropganError, InputError, OutputError
 from .examples import example
 from .image import read_image, write_image
+from .result import Result
 from .tasks.analogy import analogy
 from .tasks.collage import collage
 from .tasks.edit import edit
@@ -20,11 +22,11 @@ from .tasks.generation import generate
 from .tasks.inpaint import inpaint
 from .tasks.retarget import retarget
 
-__version__ = "0.1.0"
-
 __all__ = [
     "DropganError",
     "GPNNParams",
+    "Result",
+    "__version__",
     "InputError",
     "OutputError",
     "analogy",

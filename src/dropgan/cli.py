@@ -7,24 +7,27 @@ with nothing written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
+import signal
 import sys
 import time
+import typing
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
-
-from . import __version__
+from ._version import __version__
+from .engines import ENGINES
+from .engines.base import engines_for
 from .errors import DropganError, InputError, OutputError
 from .examples import EXAMPLES, example
-from .image import write_image
+from .image import METADATA_KEY, write_image
+from .params import check_seed
+from .result import Result
 from .tasks import analogy, collage, edit, inpaint, retarget
-
-Output = tuple[str, torch.Tensor, dict[str, object]]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,114 +57,120 @@ def _scale(text: str) -> float | tuple[float, float]:
     return parts[0] if len(parts) == 1 else (parts[1], parts[0])
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return v
-
-
-def _budget(text: str) -> int:
-    """'1G', '512M', '1048576' -> bytes."""
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    t = text.strip().lower().removesuffix("b").removesuffix("i")
-    try:
-        return int(float(t[:-1]) * units[t[-1]]) if t[-1:] in units else int(t)
-    except (ValueError, IndexError):
-        raise argparse.ArgumentTypeError(
-            f"expected bytes such as 512M or 2G, got {text!r}"
-        ) from None
-
-
 def _run_options() -> argparse.ArgumentParser:
     """Options every synthesis command shares."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("output and run")
     g.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out)")
     g.add_argument("--force", action="store_true", help="overwrite existing files")
-    g.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar, notes or summary")
+    g.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     g.add_argument("--device", help="cpu or cuda (default: cuda if available)")
-    g.add_argument(
-        "--nn",
-        help="nearest-neighbour backend: exact, patchmatch "
-        "(default: exact on a GPU, patchmatch on a CPU)",
-    )
-    g.add_argument(
-        "--memory-budget", type=_budget, help="bytes for exact search tiles (default 1G)"
-    )
-    return p
-
-
-def _gpnn_options(alpha: float | None = None) -> argparse.ArgumentParser:
-    """GPNN's parameters; None means the task's default."""
-    p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("GPNN parameters")
-    g.add_argument(
-        "--alpha",
-        type=_positive_float,
-        default=alpha,
-        help="completeness knob; inf = plain MSE (default: the task's)",
-    )
-    g.add_argument("--patch-size", type=int, help="patch side p, odd (default: 7)")
-    g.add_argument("--ratio", type=float, help="pyramid downscaling factor r (default: 0.75)")
     g.add_argument("--levels", type=int, help="pyramid depth N (default: the task's rule)")
-    g.add_argument("--iters", type=int, help="PNN steps per level (default: 10)")
-    g.add_argument("--coarsest-iters", type=int, help="PNN steps at the coarsest level")
-    g.add_argument(
-        "--blend-sigma",
-        type=_positive_float,
-        help="Gaussian weight of overlapping patches, px (default: 7)",
-    )
     return p
 
 
-def _engine_options() -> argparse.ArgumentParser:
-    """The engine choice and GPDM's own parameters."""
+def _seed(text: str) -> int:
+    try:
+        return check_seed(int(text))
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to 2**63 - 1, got {text!r}"
+        ) from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _option_type(hint: object) -> Callable[[str], object]:
+    """The argparse type of a parameter field from its type hint (``X | None`` is X)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    return {int: _integer, float: _number}.get(args[0], str)
+
+
+def _engine_params() -> dict[str, tuple[dataclasses.Field, type, list[str]]]:
+    """Every parameter of every registered engine, by name: its field, its type hint and
+    the engines that take it."""
+    found: dict[str, tuple[dataclasses.Field, type, list[str]]] = {}
+    for name, engine in ENGINES.items():
+        hints = typing.get_type_hints(engine.params_type)
+        for f in dataclasses.fields(engine.params_type):
+            found.setdefault(f.name, (f, hints[f.name], []))[2].append(name)
+    return found
+
+
+def _engine_options(task: str, exclude: frozenset[str] = frozenset()) -> argparse.ArgumentParser:
+    """``--engine`` with the engines that do ``task``, and every parameter of those engines
+    but ``exclude``: the registry is the only list, so a new engine needs no edit here."""
+    names = engines_for(task)
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("engine")
     g.add_argument(
         "--engine",
-        choices=("gpnn", "gpdm"),
-        default="gpnn",
-        help="gpnn (patch nearest neighbours, default) or gpdm (patch-distribution matching)",
+        choices=names,
+        default=names[0],
+        help="; ".join(f"{n}: {ENGINES[n].summary}" for n in names) + f" (default: {names[0]})",
     )
-    g.add_argument("--steps", type=int, help="gpdm: most Adam steps per level")
-    g.add_argument("--lr", type=_positive_float, help="gpdm: Adam learning rate")
-    g.add_argument("--projections", type=int, help="gpdm: random projections per step")
-    g.add_argument(
-        "--finest-steps",
-        type=int,
-        help="gpdm: work budget per level, in steps at the finest level; 0 for none, as the "
-        "authors (default: 50)",
-    )
-    g.add_argument(
-        "--tol",
-        type=float,
-        help="gpdm: stop a level when the loss of the last 20 steps fell by less than this "
-        "fraction; 0 runs every level to its budget, as the authors (default: 0.05)",
-    )
+    g = p.add_argument_group("engine parameters (the task's default unless given)")
+    for name, (field, hint, owners) in _engine_params().items():
+        if not set(owners) & set(names) or name in exclude:
+            continue
+        owners = [o for o in owners if o in names]
+        tag = "" if len(owners) == len(names) else f"{', '.join(owners)}: "
+        g.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=f"param_{name}",
+            metavar=name.upper(),
+            type=_option_type(hint),
+            help=f"{tag}{field.metadata['help']} (default: {_defaults(task, name, owners)})",
+        )
     return p
 
 
-_GPDM_KEYS = ("steps", "lr", "projections", "finest_steps", "tol")
-_GPNN_KEYS = ("alpha", "patch_size", "ratio", "levels", "iters", "coarsest_iters", "blend_sigma")
-_RUN_KEYS = ("seed", "device", "nn", "memory_budget")
+def _defaults(task: str, name: str, engines: Sequence[str]) -> str:
+    """The default of parameter ``name`` for ``task``, per engine where they differ."""
+    texts = {}
+    for engine in engines:
+        e = ENGINES[engine]
+        field = {f.name: f for f in dataclasses.fields(e.params_type)}[name]
+        value = e.task_defaults.get(task, {}).get(name, field.default)
+        texts[engine] = field.metadata.get("default_text") if value is None else f"{value:g}"
+    if len(set(texts.values())) == 1:
+        return next(iter(texts.values()))
+    return ", ".join(f"{v} with {k}" for k, v in texts.items())
+
+
+def _params(args: argparse.Namespace) -> dict[str, object]:
+    """The engine parameters given on the command line."""
+    prefix = "param_"
+    return {
+        k.removeprefix(prefix): v
+        for k, v in vars(args).items()
+        if k.startswith(prefix) and v is not None
+    }
 
 
 def _api_kwargs(args: argparse.Namespace) -> dict[str, object]:
-    keys = ("engine",) + _GPNN_KEYS + _RUN_KEYS + _GPDM_KEYS
-    kw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
-    if kw.get("engine") == "gpnn":
-        del kw["engine"]  # the default; tasks without an engine choice do not take it
-    kw["progress"] = not args.quiet
-    return kw
+    """Keyword arguments of every task: engine, its parameters, seed, device, depth and
+    progress."""
+    kw = {"engine": args.engine, "seed": args.seed, "device": args.device, "levels": args.levels}
+    return {**kw, **_params(args), "progress": not args.quiet}
 
 
 def _input(args: argparse.Namespace) -> tuple[object, str]:
+    if args.example and args.input:
+        raise InputError("give an input image or --example NAME, not both")
     if args.example:
         return example(args.example), args.example
     if args.input is None:
@@ -169,14 +178,14 @@ def _input(args: argparse.Namespace) -> tuple[object, str]:
     return args.input, Path(args.input).stem
 
 
-def _cmd_generate(args: argparse.Namespace) -> list[Output]:
+def _cmd_generate(args: argparse.Namespace) -> Result:
     from .tasks.generation import generate
 
-    src, stem = _input(args)
+    src, _ = _input(args)
     kw = _api_kwargs(args)
-    samples = generate(src, args.n, size=args.size, scale=args.scale, sigma=args.sigma, **kw)
-    meta = {"task": "generate", "source": str(src), "sigma": args.sigma, **kw}
-    return [(f"{stem}_{i}.png", y, {**meta, "sample": i}) for i, y in enumerate(samples)]
+    return generate(
+        src, args.n, start=args.start, size=args.size, scale=args.scale, sigma=args.sigma, **kw
+    )
 
 
 def _open_outputs(args: argparse.Namespace, names: Sequence[str]) -> bool:
@@ -201,26 +210,27 @@ def _open_outputs(args: argparse.Namespace, names: Sequence[str]) -> bool:
     return created
 
 
-def _write(args: argparse.Namespace, outputs: Sequence[Output]) -> list[Path]:
+def _write(args: argparse.Namespace, names: Sequence[str], result: Result) -> list[Path]:
+    """Write every image of ``result`` with its metadata, as the API returns it."""
     paths = []
-    for name, image, meta in outputs:
-        meta = {"dropgan": __version__, **meta}
-        text = {"dropgan:params": json.dumps(meta, default=str, sort_keys=True)}
+    for i, (name, image) in enumerate(zip(names, result, strict=True)):
+        text = {METADATA_KEY: json.dumps(result.metadata_of(i), sort_keys=True, default=str)}
         paths.append(write_image(image, args.out / name, text, force=True))
     return paths
 
 
 def _image_command(
-    produce: Callable[[argparse.Namespace], list[Output]],
+    produce: Callable[[argparse.Namespace], Result],
     names: Callable[[argparse.Namespace], list[str]],
 ) -> Callable[[argparse.Namespace], int]:
     """A command that makes images: outputs checked before the work, written atomically after."""
 
     def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
-        created = _open_outputs(args, names(args))
+        files = names(args)
+        created = _open_outputs(args, files)
         try:
-            paths = _write(args, produce(args))
+            paths = _write(args, files, produce(args))
         except BaseException:
             if created and not any(args.out.iterdir()):
                 args.out.rmdir()
@@ -239,23 +249,24 @@ def _image_command(
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate",
-        parents=[_engine_options(), _gpnn_options(), _run_options()],
+        parents=[_engine_options("generate"), _run_options()],
         help="random samples of one image at any size",
         description="Random samples with the patch distribution of INPUT.",
     )
     p.add_argument("input", nargs="?", help="source image")
     p.add_argument("--example", choices=EXAMPLES, help="use a built-in example image")
     p.add_argument("-n", type=int, default=1, help="number of samples (default: 1)")
+    p.add_argument("--start", type=int, default=0, help="index of the first sample (default: 0)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", type=_size, help="output size WxH (default: the input's)")
     size.add_argument("--scale", type=_scale, help="output size as F or SXxSY times the input's")
     p.add_argument(
         "--sigma",
-        type=float,
+        type=_number,
         default=0.75,
         help="noise at the coarsest level (diversity; default: 0.75)",
     )
-    names = lambda a: [f"{_input(a)[1]}_{i}.png" for i in range(max(a.n, 0))]  # noqa: E731
+    names = lambda a: [f"{_input(a)[1]}_{i}.png" for i in range(a.start, a.start + max(a.n, 0))]  # noqa: E731
     p.set_defaults(run=_image_command(_cmd_generate, names))
 
 
@@ -263,32 +274,39 @@ def _stem(path: str) -> str:
     return Path(path).stem
 
 
-def _task_epilog(defaults: dict[str, object], depth: str) -> str:
-    """The task's own defaults, which the shared GPNN option help cannot show."""
-    given = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in defaults.items())
-    return f"Defaults for this task: {given}; --levels: {depth}."
+def _task_epilog(task: str, depth: str) -> str:
+    """The task's own defaults, which the shared parameter help cannot show."""
+    parts = []
+    for name in engines_for(task):
+        defaults = ENGINES[name].task_defaults.get(task, {})
+        if defaults:
+            given = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in defaults.items())
+            parts.append(f"{name}: {given}")
+    own = f"Defaults for this task: {'; '.join(parts)}; " if parts else "Defaults: "
+    return f"{own}--levels: {depth}."
 
 
-def _cmd_retarget(args: argparse.Namespace) -> list[Output]:
+def _cmd_retarget(args: argparse.Namespace) -> Result:
     kw = _api_kwargs(args)
-    y = retarget.retarget(args.input, args.size, scale=args.scale, max_step=args.max_step, **kw)
-    meta = {"task": "retarget", "source": args.input, "size": tuple(y.shape[-2:]), **kw}
-    return [(_retarget_names(args)[0], y, meta)]
+    return retarget.retarget(args.input, args.size, scale=args.scale, max_step=args.max_step, **kw)
 
 
 def _retarget_names(args: argparse.Namespace) -> list[str]:
-    return [f"{_stem(args.input)}_retarget.png"]
+    if args.size is not None:
+        what = f"{args.size[1]}x{args.size[0]}"
+    else:
+        sy, sx = (args.scale, args.scale) if isinstance(args.scale, float) else args.scale
+        what = f"scale{sx:g}x{sy:g}"
+    return [f"{_stem(args.input)}_{what}.png"]
 
 
 def _add_retarget(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "retarget",
-        parents=[_engine_options(), _gpnn_options(), _run_options()],
+        parents=[_engine_options("retarget"), _run_options()],
         help="resize an image to any size or aspect ratio, keeping its elements' size",
         description="Retarget INPUT to another size, keeping its patch distribution.",
-        epilog=_task_epilog(
-            retarget.DEFAULTS, "the input's smaller side about 4 patches at the coarsest"
-        ),
+        epilog=_task_epilog("retarget", "the input's smaller side about 4 patches at the coarsest"),
     )
     p.add_argument("input", help="source image")
     size = p.add_mutually_exclusive_group(required=True)
@@ -296,18 +314,15 @@ def _add_retarget(sub: argparse._SubParsersAction) -> None:
     size.add_argument("--scale", type=_scale, help="target size as F or SXxSY times the input's")
     p.add_argument(
         "--max-step",
-        type=float,
+        type=_number,
         default=1.3,
         help="largest change of either axis per gradual step (default: 1.3)",
     )
     p.set_defaults(run=_image_command(_cmd_retarget, _retarget_names))
 
 
-def _cmd_analogy(args: argparse.Namespace) -> list[Output]:
-    kw = _api_kwargs(args)
-    y = analogy.analogy(args.source, args.structure, refine=args.refine, **kw)
-    meta = {"task": "analogy", "source": args.source, "structure": args.structure, **kw}
-    return [(_analogy_names(args)[0], y, {**meta, "refine": args.refine})]
+def _cmd_analogy(args: argparse.Namespace) -> Result:
+    return analogy.analogy(args.source, args.structure, refine=args.refine, **_api_kwargs(args))
 
 
 def _analogy_names(args: argparse.Namespace) -> list[str]:
@@ -317,11 +332,11 @@ def _analogy_names(args: argparse.Namespace) -> list[str]:
 def _add_analogy(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "analogy",
-        parents=[_gpnn_options(), _run_options()],
+        parents=[_engine_options("analogy"), _run_options()],
         help="the look of one image in the layout of another (also sketch-to-image)",
         description="Structural analogy: an image with the patches of --source laid out "
         "like --structure (a photo or a sketch); the output has the structure's size.",
-        epilog=_task_epilog(analogy.DEFAULTS, "the smaller image's smaller side about 8 patches"),
+        epilog=_task_epilog("analogy", "the smaller image's smaller side about 8 patches"),
     )
     p.add_argument("--source", required=True, help="image A, whose appearance the output has")
     p.add_argument("--structure", required=True, help="image B, whose layout the output has")
@@ -334,11 +349,8 @@ def _add_analogy(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_image_command(_cmd_analogy, _analogy_names))
 
 
-def _cmd_inpaint(args: argparse.Namespace) -> list[Output]:
-    kw = _api_kwargs(args)
-    y = inpaint.inpaint(args.input, args.mask, steer=args.steer, **kw)
-    meta = {"task": "inpaint", "source": args.input, "mask": args.mask, "steer": args.steer}
-    return [(_inpaint_names(args)[0], y, {**meta, **kw})]
+def _cmd_inpaint(args: argparse.Namespace) -> Result:
+    return inpaint.inpaint(args.input, args.mask, steer=args.steer, **_api_kwargs(args))
 
 
 def _inpaint_names(args: argparse.Namespace) -> list[str]:
@@ -348,12 +360,12 @@ def _inpaint_names(args: argparse.Namespace) -> list[str]:
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "inpaint",
-        parents=[_gpnn_options(), _run_options()],
+        parents=[_engine_options("inpaint"), _run_options()],
         help="fill a hole, steered by the colour it is painted with",
         description="Conditional inpainting: fill the hole of INPUT marked by --mask "
         "(white on black) with INPUT's own patches; the colour the hole is painted with "
         "steers the fill.",
-        epilog=_task_epilog(inpaint.DEFAULTS, "the hole about one patch"),
+        epilog=_task_epilog("inpaint", "the hole about one patch"),
     )
     p.add_argument("input", help="image, with the hole painted in the steering colour")
     p.add_argument("--mask", required=True, help="the hole: white (non-black) pixels")
@@ -367,11 +379,8 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_image_command(_cmd_inpaint, _inpaint_names))
 
 
-def _cmd_collage(args: argparse.Namespace) -> list[Output]:
-    kw = _api_kwargs(args)
-    y = collage.collage(args.inputs, args.size, **kw)
-    meta = {"task": "collage", "sources": args.inputs, **kw}
-    return [(_collage_names(args)[0], y, meta)]
+def _cmd_collage(args: argparse.Namespace) -> Result:
+    return collage.collage(args.inputs, args.size, **_api_kwargs(args))
 
 
 def _collage_names(args: argparse.Namespace) -> list[str]:
@@ -381,48 +390,43 @@ def _collage_names(args: argparse.Namespace) -> list[str]:
 def _add_collage(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "collage",
-        parents=[_gpnn_options(), _run_options()],
+        parents=[_engine_options("collage"), _run_options()],
         help="merge several images into one that keeps all their patches",
         description="Collage: merge the INPUTS (heights within a factor 2) seamlessly into "
         "one image, starting from them side by side.",
-        epilog=_task_epilog(retarget.DEFAULTS, "the smallest input's smaller side about 4 patches"),
+        epilog=_task_epilog("collage", "the smallest input's smaller side about 4 patches"),
     )
     p.add_argument("inputs", nargs="+", help="two or more images")
     p.add_argument("--size", type=_size, help="output size WxH (default: side by side)")
     p.set_defaults(run=_image_command(_cmd_collage, _collage_names))
 
 
-def _cmd_edit(args: argparse.Namespace) -> list[Output]:
+def _cmd_edit(args: argparse.Namespace) -> Result:
     kw = _api_kwargs(args)
-    outs = edit.edit(args.original, args.edited, args.n, sigma=args.sigma, **kw)
-    meta = {"task": "edit", "source": args.original, "edited": args.edited, **kw}
-    names = _edit_names(args)
-    return [
-        (name, y, {**meta, "sigma": args.sigma, "sample": i})
-        for i, (name, y) in enumerate(zip(names, outs, strict=True))
-    ]
+    return edit.edit(args.original, args.edited, args.n, start=args.start, sigma=args.sigma, **kw)
 
 
 def _edit_names(args: argparse.Namespace) -> list[str]:
     stem = f"{_stem(args.edited)}_edit"
-    return [f"{stem}.png"] if args.n == 1 else [f"{stem}_{i}.png" for i in range(max(args.n, 0))]
+    return [f"{stem}_{i}.png" for i in range(args.start, args.start + max(args.n, 0))]
 
 
 def _add_edit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "edit",
-        parents=[_gpnn_options(), _run_options()],
+        parents=[_engine_options("edit"), _run_options()],
         help="blend a rough edit (moved, added, removed objects) into the image",
         description="Editing: redraw EDITED, a naive edit of ORIGINAL, with ORIGINAL's "
         "patches so that the edit blends in.",
-        epilog=_task_epilog(edit.DEFAULTS, "the largest edited region about 1.5 patches"),
+        epilog=_task_epilog("edit", "the largest edited region about 1.5 patches"),
     )
     p.add_argument("original", help="the image before the edit")
     p.add_argument("edited", help="the naively edited image, the same size")
     p.add_argument("-n", type=int, default=1, help="number of variants (default: 1)")
+    p.add_argument("--start", type=int, default=0, help="index of the first variant (default: 0)")
     p.add_argument(
         "--sigma",
-        type=float,
+        type=_number,
         default=0.0,
         help="noise at the coarsest level, for variants (default: 0)",
     )
@@ -473,7 +477,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             raise InputError(f"--reference expects NAME=DIR, got {item!r}")
         references[name] = Path(folder)
     metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
-    params = {k: getattr(args, k) for k in _GPNN_KEYS + _GPDM_KEYS if getattr(args, k) is not None}
+    params = _params(args)
+    if args.levels is not None:
+        params["levels"] = args.levels
     page = reproduce(
         args.images,
         args.out,
@@ -546,7 +552,7 @@ def _add_metrics(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_cmd_eval)
     p = sub.add_parser(
         "reproduce",
-        parents=[cache, _engine_options(), _gpnn_options()],
+        parents=[cache, _engine_options("generate", exclude=frozenset({"nn"}))],
         help="generate samples of a whole image set and write a results page",
         description="Generate samples of every image in IMAGES for each run, "
         "measure them and any reference sets, and write a markdown page.",
@@ -571,8 +577,9 @@ def _add_metrics(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reference", action="append", help="NAME=DIR of reference outputs stem.png (repeatable)"
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--levels", type=int, help="pyramid depth N (default: the engine's rule)")
     p.add_argument("--metrics", help="comma-separated subset, e.g. coherence,completeness")
     p.add_argument(
         "--max-queries",
@@ -610,10 +617,17 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
     print(f"dropgan: note: {message}", file=sys.stderr)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dropgan`` command; returns the exit status."""
+    signal.signal(signal.SIGTERM, _terminate)  # a kill is cleaned up like Ctrl-C
     args = build_parser().parse_args(argv)
     warnings.showwarning = _one_line_warnings
+    if getattr(args, "quiet", False):
+        warnings.simplefilter("ignore")
     try:
         return args.run(args)
     except DropganError as e:

@@ -20,7 +20,10 @@ from .errors import InputError, OutputError
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
-__all__ = ["ImageLike", "read_image", "read_mask", "to_pil", "write_image"]
+#: The PNG text chunk that holds an output's metadata (JSON).
+METADATA_KEY = "dropgan:params"
+
+__all__ = ["ImageLike", "METADATA_KEY", "read_image", "read_mask", "to_pil", "write_image"]
 
 
 def _open(path: str | os.PathLike) -> Image.Image:

@@ -25,20 +25,25 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from ..errors import InputError
-from ..pyramid import check_fits, depth_for_coarsest, level_sizes, resize
+from ..params import MAX_ITERS, check_count, finite_positive, is_real
+from ..progress import Progress, ProgressLike, as_progress
+from ..pyramid import check_fits, depth_for_coarsest, level_sizes, pyramid, resize
+from .base import Engine, Problem, Run
 
 __all__ = [
     "AUTHORS_SCHEDULE",
+    "GPDM",
+    "GPDMParams",
+    "match_pyramid",
     "argsort_last",
     "gpdm",
     "level_steps",
@@ -328,7 +333,85 @@ def match_level(
     return y.detach().clamp_(0, 1), losses
 
 
-#: The authors' schedule, for comparisons: ``gpdm(source, **AUTHORS_SCHEDULE)`` runs every
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class GPDMParams:
+    """GPDM's parameters; the defaults are our fast schedule (see the module's notes), the
+    authors' schedule is :data:`AUTHORS_SCHEDULE`.
+
+    Attributes
+    ----------
+    patch_size : int
+        Patch side (the authors': 7).
+    projections : int
+        Random projections per step (the authors': 64).
+    ratio : float
+        Pyramid factor (the authors': 0.85).
+    coarsest : int
+        Smaller side of the source's coarsest level, at most, in pixels (the authors': 21).
+    lr : float
+        Adam's learning rate, in [0, 1] pixel units (the authors': 0.005).
+    steps : int
+        Most steps per level (the authors': 300).
+    finest_steps : int
+        Work budget per level in finest-level steps (:func:`level_steps`); 0 for none.
+    window, tol : int, float
+        Early stopping per level (:func:`plateaued`); ``tol=0`` runs every level to its
+        budget, as the authors do.
+    power : {1, 2}
+        Absolute (1, the paper) or squared (2, the authors' code) differences.
+    """
+
+    patch_size: int = field(default=7, metadata=_help("patch side p, odd"))
+    projections: int = field(
+        default=32, metadata=_help("random projections per step (the authors: 64)")
+    )
+    ratio: float = field(default=0.85, metadata=_help("pyramid downscaling factor"))
+    coarsest: int = field(default=21, metadata=_help("smaller side of the coarsest level, px"))
+    lr: float = field(
+        default=0.02,
+        metadata=_help("Adam learning rate, [0, 1] pixel units (the authors: 0.005)"),
+    )
+    steps: int = field(default=300, metadata=_help("most Adam steps per level"))
+    finest_steps: int = field(
+        default=50,
+        metadata=_help(
+            "work budget per level, in steps at the finest level; 0 for none, as the authors "
+        ),
+    )
+    window: int = field(default=20, metadata=_help("steps per plateau window"))
+    tol: float = field(
+        default=0.05,
+        metadata=_help(
+            "stop a level when the loss of the last window fell by less than this fraction; "
+            "0 runs every level to its budget, as the authors"
+        ),
+    )
+    power: int = field(
+        default=2,
+        metadata=_help("1: absolute (the paper), 2: squared differences (the authors' code)"),
+    )
+
+    def __post_init__(self) -> None:
+        check_count("patch size", self.patch_size, 3)
+        check_count("projections", self.projections, 1, 4096)
+        check_count("coarsest", self.coarsest, 1)
+        check_count("steps", self.steps, 1, MAX_ITERS)
+        check_count("finest_steps", self.finest_steps, 0, MAX_ITERS)
+        check_count("window", self.window, 1, MAX_ITERS)
+        finite_positive("lr", self.lr)
+        if not (is_real(self.ratio) and 0 < self.ratio < 1):
+            raise InputError(f"ratio must be between 0 and 1, got {self.ratio!r}")
+        if not (is_real(self.tol) and 0 <= self.tol < 1):
+            raise InputError(f"tol must be in [0, 1) (0: no early stop), got {self.tol!r}")
+        if self.power not in (1, 2):
+            raise InputError(f"power must be 1 or 2, got {self.power!r}")
+
+
+#: The authors' schedule, for comparisons: ``GPDMParams(**AUTHORS_SCHEDULE)`` runs every
 #: level 300 steps with 64 projections at their learning rate (in [0, 1] units).
 AUTHORS_SCHEDULE: dict[str, float] = {
     "projections": 64,
@@ -339,32 +422,88 @@ AUTHORS_SCHEDULE: dict[str, float] = {
 }
 
 
-def _initial_guess(
-    init: torch.Tensor | None,
-    n: int,
-    size: tuple[int, int],
-    sigma: float,
-    generator: torch.Generator | None,
+def gpdm_depth(params: GPDMParams, source_size: Sequence[int], out_size: Sequence[int]) -> int:
+    """Pyramid depth of GPDM: the source's coarsest smaller side at most ``coarsest`` px (the
+    authors' rule), and no deeper than the output holds a patch at the coarsest level.
+
+    Examples
+    --------
+    >>> gpdm_depth(GPDMParams(), (188, 250), (188, 250))
+    14
+    """
+    depth = depth_for_coarsest(source_size, params.ratio, params.coarsest)
+    while depth > 0 and min(level_sizes(out_size, params.ratio, depth)[-1]) < params.patch_size:
+        depth -= 1
+    return depth
+
+
+def match_pyramid(
+    levels: Sequence[torch.Tensor],
+    out_sizes: Sequence[Sequence[int]],
+    initial: torch.Tensor,
+    params: GPDMParams,
+    *,
+    generator: torch.Generator | None = None,
+    progress: Progress | None = None,
+    on_level: Callable[[int, list[float]], None] | None = None,
 ) -> torch.Tensor:
-    if init is None:
-        base = torch.full((n, 3, *size), 0.5)  # mid-grey
-    else:
-        batch = init if init.ndim == 4 else init[None]
-        if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[0] not in (1, n):
-            raise InputError(
-                f"init must be (3, h, w) or (1 or {n}, 3, h, w), got {tuple(init.shape)}"
-            )
-        base = resize(batch.float(), size).expand(n, -1, -1, -1).clone()
-    if sigma <= 0:
-        return base
-    # one noise value per pixel, shared by the channels, as the authors do
-    return base + sigma * torch.randn(n, 1, *size, generator=generator)
+    """GPDM coarse to fine: ``initial`` ``(B, 3, h, w)`` is resized to the coarsest output
+    level and matched there to the coarsest source level, then upscaled and matched at each
+    finer level.
 
+    Parameters
+    ----------
+    levels : sequence of Tensor (3, H, W)
+        The source pyramid, finest first.
+    out_sizes : sequence of (h, w)
+        The output's size at each level, finest first.
+    initial : Tensor, (B, 3, h, w)
+        The starting images.
+    params : GPDMParams
+    generator : torch.Generator, optional
+        Source of the projections.
+    progress : Progress, optional
+        Told of every optimiser step, weighted by its pixel count; its callback may raise to
+        cancel the run.
+    on_level : callable, optional
+        Called after each level with its number (0 = coarsest) and the batch-mean loss of
+        each step it took: for logging and diagnostics.
 
-def _check_positive(**values: float) -> None:
-    for name, v in values.items():
-        if not v > 0:
-            raise InputError(f"{name} must be positive, got {v}")
+    Returns
+    -------
+    Tensor, (B, 3, h, w), values in [0, 1]
+    """
+    progress = progress or Progress()
+    depth = len(out_sizes) - 1
+    plan = level_steps(out_sizes, params.steps, params.finest_steps)
+    # a step costs about the output's pixel count: weighting by it makes the estimate of the
+    # time left meaningful (an upper bound, as levels may stop early)
+    work = [math.prod(size) for size in out_sizes]
+    progress.begin(sum(p * w for p, w in zip(plan, work, strict=True)))
+    y = initial
+    for i, lvl in enumerate(range(depth, -1, -1)):
+        stage = f"level {i + 1}/{depth + 1}"
+
+        def tick(loss: float, px: int = work[lvl], stage: str = stage) -> None:
+            progress.advance(px, stage)
+
+        y, losses = match_level(
+            resize(y, tuple(out_sizes[lvl])),
+            levels[lvl],
+            steps=plan[lvl],
+            lr=params.lr,
+            projections=params.projections,
+            patch_size=params.patch_size,
+            window=params.window,
+            tol=params.tol,
+            power=params.power,
+            generator=generator,
+            on_step=tick,
+        )
+        progress.advance((plan[lvl] - len(losses)) * work[lvl], stage)
+        if on_level is not None:
+            on_level(i, losses)
+    return y
 
 
 def gpdm(
@@ -373,67 +512,38 @@ def gpdm(
     n: int = 1,
     init: torch.Tensor | None = None,
     *,
-    patch_size: int = 7,
-    projections: int = 32,
-    ratio: float = 0.85,
-    coarsest: int = 21,
-    lr: float = 0.02,
-    steps: int = 300,
-    finest_steps: int = 50,
-    window: int = 20,
-    tol: float = 0.05,
-    power: int = 2,
     sigma: float | None = None,
     generator: torch.Generator | None = None,
-    progress: bool = False,
+    progress: ProgressLike = False,
     on_level: Callable[[int, list[float]], None] | None = None,
+    **params: object,
 ) -> torch.Tensor:
-    """Synthesise ``n`` images whose patch distribution matches ``source``'s (GPDM).
+    """Synthesise ``n`` images whose patch distribution matches ``source``'s (GPDM), as one
+    batch: the engine on its own, for experiments (tasks use :class:`GPDM`).
 
     Parameters
     ----------
     source : Tensor, (3, H, W)
         Values in [0, 1].
     out_size : (h, w), optional
-        Output size; the source's by default. Any size: larger for texture synthesis,
-        another aspect ratio for retargeting.
+        Output size; the source's by default.
     n : int
         Number of samples, optimised together as one batch.
     init : Tensor, (3, h, w) or (1 or n, 3, h, w), optional
         Initial guess, resized to the coarsest output level: the source resized to
         ``out_size`` for retargeting, a content image for style transfer. ``None`` starts
         from mid-grey plus noise (random generation).
-    patch_size, projections : int
-        Patch side, and random projections per step (the authors use 64).
-    ratio, coarsest : float, int
-        Pyramid factor, and the smaller side of the source's coarsest level (at most
-        ``coarsest`` px). Levels where the output or source would be smaller than a
-        patch are skipped.
-    lr : float
-        Adam's learning rate, in [0, 1] pixel units (the authors': 0.005).
-    steps : int
-        Most steps per level.
-    finest_steps : int
-        Work budget per level: at most the work of ``finest_steps`` steps at the finest
-        level (:func:`level_steps`); 0 for none, as the authors.
-    window, tol : int, float
-        Early stopping per level (:func:`plateaued`); ``tol=0`` runs every level to its
-        budget, as the authors do.
-    power : {1, 2}
-        Absolute (1, the paper) or squared (2, the authors' code) differences of the
-        sorted projections.
     sigma : float, optional
-        Standard deviation of the noise added to the initial guess (the diversity knob);
-        by default 0.75 without ``init`` and 0 with it. With an ``init`` and no noise, the
-        samples of a batch are identical.
+        Standard deviation of the Gaussian noise added to the initial guess, per pixel and
+        channel (the diversity knob); by default 0.75 without ``init`` and 0 with it.
     generator : torch.Generator, optional
-        Source of the noise and the projections; the same generator state gives the same
-        output. ``None`` uses torch's global generator.
-    progress : bool
-        Show a tqdm progress bar on stderr.
+        Source of the noise and the projections.
+    progress : bool or callable
+        A bar on stderr, or a callable taking :class:`~dropgan.progress.ProgressEvent`.
     on_level : callable, optional
-        Called after each level with its number (0 = coarsest) and the batch-mean loss of
-        each step it took: for logging and diagnostics.
+        See :func:`match_pyramid`.
+    **params
+        :class:`GPDMParams` fields.
 
     Returns
     -------
@@ -448,72 +558,82 @@ def gpdm(
     >>> tuple(out.shape), 0 <= float(out.min()) <= float(out.max()) <= 1
     ((2, 3, 24, 40), True)
     """
+    gp = GPDMParams(**params)
     if source.ndim != 3 or source.shape[0] != 3:
         raise InputError(f"source must be a (3, H, W) image, got {tuple(source.shape)}")
-    _check_positive(
-        n=n,
-        patch_size=patch_size,
-        projections=projections,
-        coarsest=coarsest,
-        lr=lr,
-        steps=steps,
-        window=window,
-    )
-    if not finest_steps >= 0:
-        raise InputError(f"finest_steps must be >= 0 (0: no budget), got {finest_steps}")
-    if not 0 < ratio < 1:
-        raise InputError(f"ratio must be between 0 and 1, got {ratio}")
-    if power not in (1, 2):
-        raise InputError(f"power must be 1 or 2, got {power}")
+    n = check_count("n", n)
     src_size = (int(source.shape[1]), int(source.shape[2]))
     size = src_size if out_size is None else (int(out_size[0]), int(out_size[1]))
-    check_fits(src_size, patch_size, "source")
-    check_fits(size, patch_size, "output")
-    depth = depth_for_coarsest(src_size, ratio, coarsest)
-    src_sizes = level_sizes(src_size, ratio, depth)
-    out_sizes = level_sizes(size, ratio, depth)
-    levels = [
-        lvl
-        for lvl in range(depth, -1, -1)
-        if min(src_sizes[lvl]) >= patch_size and min(out_sizes[lvl]) >= patch_size
-    ]
-    plan = level_steps([out_sizes[lvl] for lvl in reversed(levels)], steps, finest_steps)[::-1]
+    check_fits(src_size, gp.patch_size, "source")
+    check_fits(size, gp.patch_size, "output")
+    depth = gpdm_depth(gp, src_size, size)
+    levels = pyramid(source.float(), level_sizes(src_size, gp.ratio, depth))
+    out_sizes = level_sizes(size, gp.ratio, depth)
     if sigma is None:
         sigma = 0.75 if init is None else 0.0
-    source = source.float()
-    y = _initial_guess(init, n, out_sizes[levels[0]], sigma, generator).to(source.device)
-
-    # a step costs about the output's pixel count: weighting by it makes the bar's
-    # remaining-time estimate meaningful (an upper bound, as levels may stop early)
-    work = [math.prod(out_sizes[lvl]) for lvl in levels]
-    bar = tqdm(
-        total=sum(p * w for p, w in zip(plan, work, strict=True)),
-        disable=not progress,
-        file=sys.stderr,
-        bar_format="{desc}{percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}",
+    y = _initial_guess(init, n, out_sizes[-1], sigma, generator).to(source.device)
+    run = as_progress(progress)
+    out = match_pyramid(
+        levels, out_sizes, y, gp, generator=generator, progress=run, on_level=on_level
     )
-    with bar:
-        for i, lvl in enumerate(levels):
-            bar.set_description(f"gpdm level {i + 1}/{len(levels)}")
+    run.finish()
+    return out
 
-            def tick(loss: float, px: int = work[i]) -> None:
-                bar.update(px)
-                bar.set_postfix(loss=f"{loss:.2e}")
 
-            y, losses = match_level(
-                resize(y, out_sizes[lvl]),
-                resize(source, src_sizes[lvl]),
-                steps=plan[i],
-                lr=lr,
-                projections=projections,
-                patch_size=patch_size,
-                window=window,
-                tol=tol,
-                power=power,
-                generator=generator,
-                on_step=tick,
+def _initial_guess(
+    init: torch.Tensor | None,
+    n: int,
+    size: tuple[int, int],
+    sigma: float,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    if init is None:
+        base = torch.full((n, 3, *size), 0.5)  # mid-grey: the authors' zeros in [-1, 1]
+    else:
+        batch = init if init.ndim == 4 else init[None]
+        if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[0] not in (1, n):
+            raise InputError(
+                f"init must be (3, h, w) or (1 or {n}, 3, h, w), got {tuple(init.shape)}"
             )
-            bar.update((plan[i] - len(losses)) * work[i])
-            if on_level is not None:
-                on_level(i, losses)
-    return y
+        base = resize(batch.float(), size).expand(n, -1, -1, -1).clone()
+    if sigma <= 0:
+        return base
+    return base + sigma * torch.randn(n, 3, *size, generator=generator)
+
+
+class GPDM(Engine):
+    """GPDM as an engine: random generation (from mid-grey plus the task's noise) and
+    retargeting (from the task's initial guess), on the task's pyramid with GPDM's depth."""
+
+    name = "gpdm"
+    summary = "patch-distribution matching (sliced Wasserstein), no training"
+    params_type = GPDMParams
+    tasks = frozenset({"generate", "retarget"})
+
+    def depth(
+        self,
+        params: GPDMParams,
+        source_sizes: Sequence[Sequence[int]],
+        out_size: Sequence[int],
+        task_rule: Callable[[float, int], int],
+    ) -> int:
+        return gpdm_depth(params, source_sizes[0], out_size)
+
+    def synthesize(self, problem: Problem, params: GPDMParams, run: Run) -> torch.Tensor:
+        size = problem.out_sizes[-1]
+        if problem.initial is None:
+            start = torch.full((1, 3, *size), 0.5)
+        else:
+            start = resize(problem.initial[None].float(), size)
+        if problem.noise is not None:
+            start = start + problem.noise
+        levels = [lvl.to(run.device) for lvl in problem.sources[0].levels]
+        out = match_pyramid(
+            levels,
+            problem.out_sizes,
+            start.to(run.device),
+            params,
+            generator=run.generator(),
+            progress=run.progress,
+        )
+        return out[0]

@@ -2,7 +2,7 @@
 
 The engine knows nothing of tasks: it receives source pyramids, an initial guess at the
 coarsest level and the output size at every level, and refines the guess coarse to fine with
-PNN steps. It knows nothing of search either: a :class:`~dropgan.nn.NearestNeighbourSearch`
+PNN steps. It knows nothing of search either: a :class:`~dropgan.search.NearestNeighbourSearch`
 answers every nearest-neighbour question.
 
 Where the paper and the authors' code differ we follow the code, and say so:
@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import InputError
-from ..nn import NearestNeighbourSearch, PatchLayout
+from ..params import MAX_ITERS, finite_positive, is_int, is_real, parse_bytes
 from ..patches import (
     PatchTable,
     extract_patches,
@@ -34,9 +33,16 @@ from ..patches import (
     grid_shape,
     valid_patches,
 )
+from ..progress import Progress
 from ..pyramid import resize
+from ..search import BACKENDS, NearestNeighbourSearch, PatchLayout, default_backend, make_backend
+from .base import Engine, Problem, Run, Source
 
-__all__ = ["GPNNParams", "Source", "pnn_step", "synthesize"]
+__all__ = ["GPNN", "GPNNParams", "pnn_step", "synthesize"]
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
 
 
 @dataclass(frozen=True)
@@ -57,38 +63,56 @@ class GPNNParams:
         PNN steps at the coarsest level. Default 1 (the authors' value for generation).
     blend_sigma : float or None
         Standard deviation, in pixels, of the Gaussian weights that average overlapping
-        patches; ``None`` for uniform weights. Default 7.0: wide, nearly uniform, as the
-        authors'.
+        patches; ``None`` for uniform weights. Default 7.0: wide, nearly uniform.
+    nn : str or None
+        Search backend (:data:`dropgan.search.BACKENDS`); None for the device's default:
+        exact search on a GPU, PatchMatch on a CPU.
+    memory_budget : int or None
+        Bytes for the exact search's distance tiles; None for 1 GiB.
     """
 
-    patch_size: int = 7
-    ratio: float = 0.75
-    alpha: float = math.inf
-    iters: int = 10
-    coarsest_iters: int = 1
-    blend_sigma: float | None = 7.0
+    patch_size: int = field(default=7, metadata=_help("patch side p, odd"))
+    ratio: float = field(default=0.75, metadata=_help("pyramid downscaling factor r"))
+    alpha: float = field(default=math.inf, metadata=_help("completeness knob; inf = plain MSE"))
+    iters: int = field(default=10, metadata=_help("PNN steps per level"))
+    coarsest_iters: int = field(default=1, metadata=_help("PNN steps at the coarsest level"))
+    blend_sigma: float | None = field(
+        default=7.0, metadata=_help("Gaussian weight of overlapping patches, px")
+    )
+    nn: str | None = field(
+        default=None,
+        metadata={
+            **_help(f"nearest-neighbour backend: {', '.join(BACKENDS)}"),
+            "default_text": "exact on a GPU, patchmatch on a CPU",
+        },
+    )
+    memory_budget: int | None = field(
+        default=None,
+        metadata={**_help("bytes for exact search tiles, e.g. 512M"), "default_text": "1G"},
+    )
 
     def __post_init__(self) -> None:
         p = self.patch_size
-        if not isinstance(p, int) or p < 3 or p % 2 == 0:
-            raise InputError(f"patch size must be an odd integer >= 3, got {p}")
-        if not 0.0 < self.ratio < 1.0:
-            raise InputError(f"pyramid ratio must be between 0 and 1, got {self.ratio}")
-        if not self.alpha > 0:
-            raise InputError(f"alpha must be positive (inf for plain MSE), got {self.alpha}")
-        if self.iters < 1 or self.coarsest_iters < 1:
-            raise InputError("iterations per level must be at least 1")
-        if self.blend_sigma is not None and not self.blend_sigma > 0:
-            raise InputError(f"blend sigma must be positive, got {self.blend_sigma}")
-
-
-@dataclass(frozen=True)
-class Source:
-    """One source image as a pyramid (finest first), with an optional mask pyramid whose
-    True pixels may not be copied from."""
-
-    levels: Sequence[torch.Tensor]
-    masks: Sequence[torch.Tensor] | None = None
+        if not is_int(p) or p < 3 or p % 2 == 0:
+            raise InputError(f"patch size must be an odd integer >= 3, got {p!r}")
+        if not (is_real(self.ratio) and 0.0 < self.ratio < 1.0):
+            raise InputError(f"pyramid ratio must be between 0 and 1, got {self.ratio!r}")
+        finite_positive("alpha", self.alpha, allow_inf=True)
+        for name in ("iters", "coarsest_iters"):
+            v = getattr(self, name)
+            if not is_int(v) or not 1 <= v <= MAX_ITERS:
+                raise InputError(f"{name} must be an integer from 1 to {MAX_ITERS}, got {v!r}")
+        if self.blend_sigma is not None:
+            finite_positive("blend sigma", self.blend_sigma)
+        if self.nn is not None and self.nn not in BACKENDS:
+            raise InputError(
+                f"unknown nearest-neighbour backend {self.nn!r} (choose from {', '.join(BACKENDS)})"
+            )
+        if self.memory_budget is not None:
+            budget = parse_bytes(self.memory_budget)
+            if budget < 1 << 20:
+                raise InputError(f"memory budget must be at least 1 MiB, got {budget} bytes")
+            object.__setattr__(self, "memory_budget", budget)
 
 
 def pnn_step(
@@ -113,7 +137,7 @@ def pnn_step(
 
     Examples
     --------
-    >>> from dropgan.nn import ExactSearch
+    >>> from dropgan.search import ExactSearch
     >>> x, win = torch.rand(1, 3, 12, 12), gaussian_window(5, 2.0)
     >>> y = pnn_step(x, extract_patches(x, 5)[0], PatchTable.of([x[0]], 5), win,
     ...              fold_weights((12, 12), 5, win), ExactSearch(), math.inf,
@@ -165,7 +189,7 @@ def synthesize(
     out_sizes: Sequence[tuple[int, int]],
     params: GPNNParams,
     search: NearestNeighbourSearch,
-    progress: bool = False,
+    progress: Progress | None = None,
 ) -> torch.Tensor:
     """Refine ``initial`` coarse to fine into images with the patches of ``sources``.
 
@@ -180,14 +204,16 @@ def synthesize(
     params : GPNNParams
     search : NearestNeighbourSearch
         A fresh backend for this run.
-    progress : bool
-        Show a progress bar on stderr, advancing in proportion to the estimated time of
-        each step (:meth:`~dropgan.nn.NearestNeighbourSearch.cost`).
+    progress : Progress, optional
+        Told of every PNN step, weighted by its estimated time
+        (:meth:`~dropgan.search.NearestNeighbourSearch.cost`); its callback may raise to
+        cancel the run between two steps.
 
     Returns
     -------
     Tensor, (B, 3, H, W), values in [0, 1]
     """
+    progress = progress or Progress()
     depth = len(out_sizes) - 1
     p = params.patch_size
     window = gaussian_window(p, params.blend_sigma).to(initial.device)
@@ -198,29 +224,58 @@ def synthesize(
     steps = [params.coarsest_iters if n == depth else params.iters for n in range(depth + 1)]
     layouts = [PatchLayout(grid_shape(out_sizes[n], p), key_shapes[n]) for n in range(depth + 1)]
     work = [_step_cost(search, layout, len(initial)) for layout in layouts]
-    bar = tqdm(
-        total=sum(w * t for w, t in zip(work, steps, strict=True)),
-        disable=not progress,
-        unit="",
-        unit_scale=True,
-        bar_format="{l_bar}{bar}| {elapsed}<{remaining}",
-        leave=False,
-    )
+    progress.begin(sum(w * t for w, t in zip(work, steps, strict=True)))
     y = initial
-    with bar:
-        for n in range(depth, -1, -1):
-            bar.set_description(f"level {depth - n + 1}/{depth + 1}")
-            y = resize(y, out_sizes[n])
-            values = PatchTable.of([s.levels[n] for s in sources], p)
-            weights = fold_weights(out_sizes[n], p, window)
-            valid = _valid_keys(sources, n, p)
-            keys = _level_patches(sources, n, p, size_of=None if n == depth else n + 1)
-            for t in range(steps[n]):
-                y = pnn_step(
-                    y, keys, values, window, weights, search, params.alpha, layouts[n], p, valid
-                )
-                if t == 0 and n != depth and steps[n] > 1:
-                    # blurry keys serve the blurry first query only; then K = V
-                    keys = _level_patches(sources, n, p)
-                bar.update(work[n])
+    for n in range(depth, -1, -1):
+        stage = f"level {depth - n + 1}/{depth + 1}"
+        y = resize(y, out_sizes[n])
+        values = PatchTable.of([s.levels[n] for s in sources], p)
+        weights = fold_weights(out_sizes[n], p, window)
+        valid = _valid_keys(sources, n, p)
+        keys = _level_patches(sources, n, p, size_of=None if n == depth else n + 1)
+        for t in range(steps[n]):
+            y = pnn_step(
+                y, keys, values, window, weights, search, params.alpha, layouts[n], p, valid
+            )
+            if t == 0 and n != depth and steps[n] > 1:
+                # blurry keys serve the blurry first query only; then K = V
+                keys = _level_patches(sources, n, p)
+            progress.advance(work[n], stage)
     return y.clamp(0.0, 1.0)
+
+
+class GPNN(Engine):
+    """GPNN as an engine: every task, from the task's initial guess (random generation:
+    the source's coarsest level), with its search backend chosen per device."""
+
+    name = "gpnn"
+    summary = "patch nearest neighbours (Drop the GAN), no training"
+    params_type = GPNNParams
+    tasks = frozenset({"generate", "retarget", "analogy", "inpaint", "collage", "edit"})
+    #: The paper's recipe per task where it differs from generation's (paper §4, the
+    #: authors' code): a small alpha where nothing of the source may be lost, r = 0.8 and
+    #: 10 steps at the coarsest level for retargeting and collage.
+    task_defaults = {
+        "retarget": {"alpha": 5e-3, "ratio": 0.8, "coarsest_iters": 10},
+        "collage": {"alpha": 5e-3, "ratio": 0.8, "coarsest_iters": 10},
+        "analogy": {"alpha": 5e-3},
+    }
+
+    def resolve(self, params: GPNNParams, device: torch.device) -> GPNNParams:
+        return replace(params, nn=params.nn or default_backend(device))
+
+    def synthesize(self, problem: Problem, params: GPNNParams, run: Run) -> torch.Tensor:
+        params = self.resolve(params, run.device)
+        options = {"seed": run.seed, "memory_budget": params.memory_budget}
+        search = make_backend(params.nn, **options)
+        start = problem.sources[0].levels[-1] if problem.initial is None else problem.initial
+        start = resize(start[None].to(run.device), problem.out_sizes[-1])
+        if problem.noise is not None:
+            start = start + problem.noise.to(start)
+        sources = [_on(s, run.device) for s in problem.sources]
+        return synthesize(sources, start, problem.out_sizes, params, search, run.progress)[0]
+
+
+def _on(source: Source, device: torch.device) -> Source:
+    masks = None if source.masks is None else [m.to(device) for m in source.masks]
+    return Source([lvl.to(device) for lvl in source.levels], masks)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..nn.exact import nearest
+from ..search.exact import nearest
 from ..patches import extract_patches
 
 __all__ = ["coherence", "completeness", "nn_distances"]

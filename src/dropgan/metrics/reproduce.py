@@ -20,7 +20,7 @@ import shlex
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,7 +32,9 @@ from tqdm import tqdm
 from .. import __version__
 from ..errors import InputError, OutputError
 from ..image import read_image, write_image
-from ..tasks.common import check_engine, default_nn, resolve_device
+from ..engines import get_engine
+from ..search import default_backend
+from ..tasks.common import resolve_device
 from ..tasks.generation import generate
 from .report import (
     COLUMNS,
@@ -530,10 +532,9 @@ def reproduce(
     out = Path(out_dir)
     plans = []
     for run in runs:
-        check_engine(run.engine)
-        # GPNN's default backend is named, so that the page says which search ran
-        named = run.nn is not None or run.engine != "gpnn"
-        used = run if named else replace(run, nn=default_nn(dev))
+        takes_nn = "nn" in {f.name for f in fields(get_engine(run.engine).params_type)}
+        # the default backend is named, so that the page says which search ran
+        used = replace(run, nn=default_backend(dev)) if takes_nn and run.nn is None else run
         base = {**asdict(used), "seed": seed, "device": dev.type, "params": params}
         plans.append((run, used, _plan(used, sources, out / used.name, base, force)))
     names = [used.name for _, used, _ in plans] + list(references or {})

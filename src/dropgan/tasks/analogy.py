@@ -8,14 +8,12 @@ from collections.abc import Sequence
 import torch
 
 from ..image import ImageLike, read_image
+from ..progress import ProgressLike, as_progress
 from ..pyramid import depth_for_coarsest
-from .common import guided_synthesis, resolve_device, search_backend, split_params
+from ..result import Result
+from .common import input_record, make_plan, make_result, run_samples
 
-__all__ = ["COARSEST_PATCHES", "DEFAULTS", "analogy", "analogy_depth"]
-
-#: GPNN parameters of structural analogy: a small alpha so that the output shows as much of
-#: the source as possible (paper and authors' code: 5e-3).
-DEFAULTS: dict[str, object] = {"alpha": 5e-3}
+__all__ = ["COARSEST_PATCHES", "analogy", "analogy_depth"]
 
 #: Smaller side of the coarsest level, in patches, of the default depth: the layout of B must
 #: still be drawn with many patches there. Eight patches (56 px) give the authors' 5 levels
@@ -47,13 +45,12 @@ def analogy(
     *,
     refine: bool = True,
     levels: int | None = None,
-    nn: str | None = None,
+    engine: str = "gpnn",
     device: str | torch.device | None = None,
     seed: int = 0,
-    memory_budget: int | None = None,
-    progress: bool = False,
+    progress: ProgressLike = False,
     **params: object,
-) -> torch.Tensor:
+) -> Result:
     """An image with the patches of ``source`` (A) laid out like ``structure`` (B).
 
     The initial guess is B downscaled by r^N, which sets where things are; GPNN fills it
@@ -73,42 +70,56 @@ def analogy(
         Number of downscalings N; by default the smaller side of the smaller image is about
         eight patches at the coarsest level (:func:`analogy_depth`; the authors' 5 levels for
         220 px images).
-    nn : str, optional
-        Search backend: ``"exact"``, or the default for the device.
+    engine : str
+        A registered engine that does this task (GPNN by default); ``**params`` are its
+        parameters.
     device : str, optional
         ``"cpu"``, ``"cuda"``; CUDA when available by default.
     seed : int
         Seed of any randomised search.
-    memory_budget : int, optional
-        Bytes for the exact search's distance tiles (default 1 GiB).
-    progress : bool
-        Show a progress bar on stderr.
+    progress : bool or callable
+        A bar on stderr, or a callable receiving :class:`~dropgan.progress.ProgressEvent`;
+        an exception it raises cancels the run.
     **params
-        GPNN parameters (:class:`~dropgan.engines.gpnn.GPNNParams`). Defaults for this task:
-        ``alpha`` 5e-3 (paper and authors' code); ``ratio`` 0.75, ``patch_size`` 7,
-        ``iters`` 10, ``coarsest_iters`` 1, ``blend_sigma`` 7 as for generation (the
-        authors' code).
+        The engine's parameters. GPNN's defaults for this task: ``alpha`` 5e-3 (paper and
+        authors' code), so that the output shows as much of the source as possible; the
+        others as for generation.
 
     Returns
     -------
-    Tensor, (3, H, W)
-        Values in [0, 1], of B's size.
+    Result
+        One image ``(3, H, W)`` with values in [0, 1], of B's size, and its metadata.
 
     Examples
     --------
     >>> import dropgan
     >>> a, b = torch.rand(3, 24, 32), torch.rand(3, 20, 28)
-    >>> tuple(dropgan.analogy(a, b, levels=1, iters=1, nn="exact").shape)
+    >>> tuple(dropgan.analogy(a, b, levels=1, iters=1, nn="exact").image.shape)
     (3, 20, 28)
     """
-    gp = split_params(params, **DEFAULTS)
-    dev = resolve_device(device)
-    a = read_image(source, "source").to(dev)
-    b = read_image(structure, "structure").to(dev)
-    if levels is None:
-        levels = analogy_depth([a.shape[-2:], b.shape[-2:]], gp.ratio, gp.patch_size)
-    y = b[None]
-    for _ in range(2 if refine else 1):
-        search = search_backend(nn, dev, seed, memory_budget)
-        y = guided_synthesis([a], y, levels, gp, search, progress=progress)
-    return y[0].cpu()
+    root = as_progress(progress)
+    plan = make_plan("analogy", engine, params, device, levels)
+    a = read_image(source, "source")
+    b = read_image(structure, "structure")
+    sizes = [tuple(a.shape[-2:]), tuple(b.shape[-2:])]
+    out = sizes[1]
+    depth = plan.depth(sizes, out, lambda r, p: analogy_depth(sizes, r, p))
+    passes = 2 if refine else 1
+
+    def one(seed: int, progress) -> torch.Tensor:
+        y = b.to(plan.device)
+        for part in progress.parts(passes, "pass"):
+            y = plan.run(plan.problem([a.to(plan.device)], out, depth, initial=y), seed, part)
+        return y
+
+    images, own = run_samples(1, seed, 0, root, one)
+    return make_result(
+        plan,
+        images,
+        own,
+        root,
+        seed=seed,
+        depth=depth,
+        inputs=[input_record(source, a, "source"), input_record(structure, b, "structure")],
+        options={"refine": refine},
+    )

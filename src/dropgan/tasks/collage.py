@@ -9,9 +9,10 @@ import torch
 
 from ..errors import InputError
 from ..image import ImageLike, read_image
+from ..progress import ProgressLike, as_progress
 from ..pyramid import resize
-from . import retarget
-from .common import guided_synthesis, resolve_device, retarget_depth, search_backend, split_params
+from ..result import Result
+from .common import input_record, make_plan, make_result, retarget_depth, run_samples, size_text
 from .generation import output_size
 
 __all__ = ["MAX_HEIGHT_RATIO", "collage", "concatenate"]
@@ -21,7 +22,7 @@ __all__ = ["MAX_HEIGHT_RATIO", "collage", "concatenate"]
 MAX_HEIGHT_RATIO = 2.0
 
 
-def concatenate(images: Sequence[torch.Tensor]) -> torch.Tensor:
+def concatenate(images: Sequence[torch.Tensor]) -> Result:
     """The naive collage: the images side by side, each resized to the smallest height
     (keeping its aspect ratio), so that nothing is upsampled.
 
@@ -41,11 +42,10 @@ def collage(
     size: Sequence[int] | None = None,
     *,
     levels: int | None = None,
-    nn: str | None = None,
+    engine: str = "gpnn",
     device: str | torch.device | None = None,
     seed: int = 0,
-    memory_budget: int | None = None,
-    progress: bool = False,
+    progress: ProgressLike = False,
     **params: object,
 ) -> torch.Tensor:
     """Merge ``images`` into one image that holds the patches of every one of them.
@@ -64,38 +64,37 @@ def collage(
     levels : int, optional
         Number of downscalings N; by default retargeting's rule for the smallest input and
         the output (:func:`~dropgan.tasks.common.retarget_depth`).
-    nn : str, optional
-        Search backend: ``"exact"``, or the default for the device.
+    engine : str
+        A registered engine that does this task (GPNN by default); ``**params`` are its
+        parameters.
     device : str, optional
         ``"cpu"``, ``"cuda"``; CUDA when available by default.
     seed : int
         Seed of any randomised search.
-    memory_budget : int, optional
-        Bytes for the exact search's distance tiles (default 1 GiB).
-    progress : bool
-        Show a progress bar on stderr.
+    progress : bool or callable
+        A bar on stderr, or a callable receiving :class:`~dropgan.progress.ProgressEvent`;
+        an exception it raises cancels the run.
     **params
-        GPNN parameters (:class:`~dropgan.engines.gpnn.GPNNParams`); defaults as for
-        retargeting (:data:`dropgan.tasks.retarget.DEFAULTS`): ``alpha`` 5e-3,
-        ``ratio`` 0.8, ``coarsest_iters`` 10.
+        The engine's parameters. GPNN's defaults for this task are retargeting's: ``alpha``
+        5e-3, ``ratio`` 0.8, ``coarsest_iters`` 10.
 
     Returns
     -------
-    Tensor, (3, H, W)
-        Values in [0, 1].
+    Result
+        One image ``(3, H, W)`` with values in [0, 1], and its metadata.
 
     Examples
     --------
     >>> import dropgan
     >>> a, b = torch.rand(3, 20, 24), torch.rand(3, 20, 16)
-    >>> tuple(dropgan.collage([a, b], levels=1, iters=1, nn="exact").shape)
+    >>> tuple(dropgan.collage([a, b], levels=1, iters=1, nn="exact").image.shape)
     (3, 20, 40)
     """
-    gp = split_params(params, **retarget.DEFAULTS)
-    dev = resolve_device(device)
+    root = as_progress(progress)
+    plan = make_plan("collage", engine, params, device, levels)
     if not isinstance(images, Sequence) or isinstance(images, str) or len(images) < 2:
         raise InputError("a collage needs a list of at least two images")
-    xs = [read_image(im, f"image {i + 1}").to(dev) for i, im in enumerate(images)]
+    xs = [read_image(im, f"image {i + 1}") for i, im in enumerate(images)]
     heights = [x.shape[-2] for x in xs]
     if max(heights) > MAX_HEIGHT_RATIO * min(heights):
         raise InputError(
@@ -104,8 +103,21 @@ def collage(
         )
     naive = concatenate(xs)
     out = output_size(tuple(naive.shape[-2:]), size)
-    if levels is None:
-        levels = retarget_depth([x.shape[-2:] for x in xs], out, gp.ratio, gp.patch_size)
-    search = search_backend(nn, dev, seed, memory_budget)
-    y = guided_synthesis(xs, resize(naive, out)[None], levels, gp, search, progress=progress)
-    return y[0].cpu()
+    sizes = [tuple(x.shape[-2:]) for x in xs]
+    depth = plan.depth(sizes, out, lambda r, p: retarget_depth(sizes, out, r, p))
+    sources = [x.to(plan.device) for x in xs]
+    problem = plan.problem(sources, out, depth, initial=resize(naive, out).to(plan.device))
+    result, own = run_samples(1, seed, 0, root, lambda s, part: plan.run(problem, s, part))
+    return make_result(
+        plan,
+        result,
+        own,
+        root,
+        seed=seed,
+        depth=depth,
+        inputs=[
+            input_record(im, x, f"image {i + 1}")
+            for i, (im, x) in enumerate(zip(images, xs, strict=True))
+        ],
+        options={"size": size_text(out)},
+    )

@@ -1,40 +1,57 @@
-"""What every task needs before it calls an engine: the device, the search backend, the
-source pyramid with its depth checked, and the parameters validated."""
+"""What every task needs around an engine: the device, the engine and its parameters for
+the task, the source pyramids with their depth checked, per-sample seeds and noise, progress,
+and the result with its metadata.
+
+A task reads its inputs, chooses the output size and the initial guess, and hands
+:class:`Problem` objects to the engine through a :class:`Plan`; nothing here or in a task
+depends on which engine runs.
+"""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Sequence
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..engines.gpnn import GPNNParams, Source, synthesize
+from .._version import __version__
+from ..engines import Engine, Problem, Run, Source, get_engine
 from ..errors import InputError
-from ..nn import BACKENDS, NearestNeighbourSearch, make_backend
+from ..image import ImageLike
+from ..params import check_count, check_seed, is_real, sample_seed
+from ..progress import Progress
 from ..pyramid import (
     depth_for_coarsest,
     depth_for_region,
-    level_sizes,
     mask_pyramid,
     pyramid,
-    resize,
 )
+from ..result import Result
 
 __all__ = [
-    "ENGINES",
-    "check_engine",
+    "Plan",
     "check_levels",
-    "gpdm_options",
-    "default_nn",
-    "guided_synthesis",
+    "make_result",
+    "check_sigma",
+    "input_record",
+    "make_plan",
     "region_depth",
     "region_extent",
     "resolve_device",
     "retarget_depth",
-    "search_backend",
-    "split_params",
+    "run_samples",
+    "size_text",
 ]
+
+#: The deepest pyramid any task builds: far beyond every rule (9 levels at 250 px, 30 at
+#: 20000 px with r = 0.75), low enough that a ratio near 1 fails at once instead of
+#: building thousands of levels.
+MAX_LEVELS = 60
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -50,139 +67,200 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise InputError(f"unknown device {device!r}") from None
+        raise InputError(f"unknown device {device!r} (use cpu or cuda)") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise InputError(f"device {dev.type} is not supported (use cpu or cuda)")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError("device cuda was asked for but no CUDA GPU is available")
     return dev
 
 
-def default_nn(device: torch.device) -> str:
-    """The default search backend: exact on a GPU, the fastest approximate one on a CPU.
-
-    Examples
-    --------
-    >>> default_nn(torch.device("cuda"))
-    'exact'
-    """
-    if device.type == "cuda" or "patchmatch" not in BACKENDS:
-        return "exact"
-    return "patchmatch"
-
-
-def search_backend(
-    nn: str | None, device: torch.device, seed: int, memory_budget: int | None
-) -> NearestNeighbourSearch:
-    """A fresh search backend for one run, given the options it accepts."""
-    name = nn or default_nn(device)
-    if name not in BACKENDS:
-        raise InputError(
-            f"unknown nearest-neighbour backend {name!r} "
-            f"(choose from {', '.join(sorted(BACKENDS))})"
-        )
-    if memory_budget is not None and memory_budget < 1 << 20:
-        raise InputError(f"memory budget must be at least 1 MiB, got {memory_budget} bytes")
-    accepted = inspect.signature(BACKENDS[name]).parameters
-    options = {"seed": seed, "memory_budget": memory_budget}
-    return make_backend(
-        name, **{k: v for k, v in options.items() if k in accepted and v is not None}
-    )
-
-
-def split_params(options: dict[str, object], **defaults: object) -> GPNNParams:
-    """GPNN parameters from keyword options over a task's ``defaults``; an unknown option is
-    an error, not ignored, and an option given as None keeps the default.
-
-    Examples
-    --------
-    >>> split_params({"iters": 3, "alpha": None}, alpha=5e-3).alpha
-    0.005
-    """
-    fields = GPNNParams.__dataclass_fields__
-    unknown = sorted(set(options) - set(fields))
-    if unknown:
-        raise InputError(f"unknown parameter(s): {', '.join(unknown)}")
-    given = {k: v for k, v in options.items() if v is not None}
-    return GPNNParams(**{**defaults, **given})
+def check_sigma(sigma: object) -> float:
+    """The noise level, checked: a finite real >= 0."""
+    if not is_real(sigma) or not 0 <= sigma < float("inf"):
+        raise InputError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    return float(sigma)
 
 
 def check_levels(
-    size: Sequence[int], ratio: float, levels: int, patch_size: int, what: str
+    size: Sequence[int], sizes: Sequence[tuple[int, int]], patch_size: int, what: str
 ) -> list[tuple[int, int]]:
-    """Level sizes of an image, checked to hold patches at the coarsest level."""
-    if levels < 0:
-        raise InputError(f"levels must be >= 0, got {levels}")
-    sizes = level_sizes(size, ratio, levels)
+    """``sizes``, the pyramid level sizes of an image of ``size``, checked to hold patches at
+    the coarsest level."""
     h, w = sizes[-1]
     if min(h, w) < patch_size:
         raise InputError(
             f"{what} of {size[1]}x{size[0]} px is too small for {patch_size}x{patch_size} "
-            f"patches at {levels} pyramid levels (coarsest {w}x{h} px)"
+            f"patches at {len(sizes) - 1} pyramid levels (coarsest {w}x{h} px)"
         )
-    return sizes
+    return list(sizes)
 
 
-def guided_synthesis(
-    sources: Sequence[torch.Tensor],
-    guess: torch.Tensor,
-    depth: int,
-    params: GPNNParams,
-    search: NearestNeighbourSearch,
-    *,
-    masks: Sequence[torch.Tensor | None] | None = None,
-    sigma: float = 0.0,
-    seed: int = 0,
-    progress: bool = False,
-) -> torch.Tensor:
-    """GPNN from an initial guess given at full output size: the recipe of every task but
-    random generation.
-
-    Each source becomes a pyramid of ``depth`` downscalings (with its mask pyramid, if it has
-    a mask); ``guess`` is downscaled by r^N to the output's coarsest level, optionally with
-    Gaussian noise of standard deviation ``sigma`` added there, and refined coarse to fine.
-
-    Parameters
-    ----------
-    sources : sequence of Tensor, (3, h, w)
-        Keys and values come from all of them.
-    guess : Tensor, (B, 3, H, W)
-        The initial guess at the output size; the output has its size.
-    depth : int
-        Number of downscalings N.
-    params : GPNNParams
-    search : NearestNeighbourSearch
-        A fresh backend for this run.
-    masks : sequence of (bool Tensor (h, w) or None), optional
-        Per source, the pixels that may not be copied from.
-    sigma : float
-        Noise at the coarsest level; ``seed`` seeds it.
-    progress : bool
-        Show a progress bar on stderr.
-
-    Returns
-    -------
-    Tensor, (B, 3, H, W), values in [0, 1]
+def size_text(size: Sequence[int]) -> str:
+    """(height, width) as the command line writes sizes, ``"WxH"``.
 
     Examples
     --------
-    >>> from dropgan.nn import ExactSearch
-    >>> x = torch.rand(3, 20, 24)
-    >>> guided_synthesis([x], x[None], 1, GPNNParams(iters=1), ExactSearch()).shape
-    torch.Size([1, 3, 20, 24])
+    >>> size_text((180, 400))
+    '400x180'
     """
-    p, r = params.patch_size, params.ratio
-    out_sizes = check_levels(tuple(guess.shape[-2:]), r, depth, p, "output")
-    masks = masks or [None] * len(sources)
-    pyramids = []
-    for i, (x, mask) in enumerate(zip(sources, masks, strict=True)):
-        what = "source image" if len(sources) == 1 else f"source image {i + 1}"
-        sizes = check_levels(tuple(x.shape[-2:]), r, depth, p, what)
-        levels = pyramid(x, sizes)
-        pyramids.append(Source(levels, None if mask is None else mask_pyramid(mask, sizes)))
-    initial = resize(guess, out_sizes[-1])
-    if sigma > 0:
+    return f"{int(size[1])}x{int(size[0])}"
+
+
+def input_record(image: ImageLike, tensor: torch.Tensor, role: str) -> dict[str, str]:
+    """What an output's metadata says of one input (``image`` as given, ``tensor`` as
+    read): its role, its file name if it is a file, and the sha256 of the file's bytes (or
+    of the image's float32 values)."""
+    if isinstance(image, (str, os.PathLike)):
+        digest = hashlib.sha256(Path(image).read_bytes()).hexdigest()
+        return {"role": role, "file": Path(image).name, "sha256": digest}
+    values = tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+    return {"role": role, "sha256": hashlib.sha256(values).hexdigest()}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One task's engine, its parameters and the device: makes problems and runs them.
+
+    Attributes
+    ----------
+    task : str
+    engine : Engine
+    params : dataclass
+        The engine's parameters for this task (``engine.params_type``).
+    device : torch.device
+    levels : int or None
+        The user's pyramid depth, or None for the task's rule.
+    """
+
+    task: str
+    engine: Engine
+    params: Any
+    device: torch.device
+    levels: int | None = None
+
+    @property
+    def patch_size(self) -> int:
+        return self.params.patch_size
+
+    def depth(
+        self,
+        source_sizes: Sequence[Sequence[int]],
+        out_size: Sequence[int],
+        rule: Callable[[float, int], int],
+    ) -> int:
+        """The user's depth, else the engine's for this task's ``rule`` (a function of the
+        pyramid ratio and the patch size)."""
+        if self.levels is not None:
+            return self.levels
+        return self.engine.depth(self.params, source_sizes, out_size, rule)
+
+    def level_sizes(self, size: Sequence[int], depth: int, what: str) -> list[tuple[int, int]]:
+        """The pyramid level sizes of an image of ``size``, checked to hold patches."""
+        sizes = self.engine.level_sizes(self.params, size, depth)
+        return check_levels(size, sizes, self.patch_size, what)
+
+    def problem(
+        self,
+        sources: Sequence[torch.Tensor],
+        out_size: Sequence[int],
+        depth: int,
+        *,
+        masks: Sequence[torch.Tensor | None] | None = None,
+        initial: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> Problem:
+        """The pyramids of ``sources`` (with their masks' pyramids) and the output's level
+        sizes, each checked to hold patches at the coarsest level."""
+        out_sizes = self.level_sizes(out_size, depth, "output")
+        masks = masks or [None] * len(sources)
+        pyramids = []
+        for i, (x, mask) in enumerate(zip(sources, masks, strict=True)):
+            what = "source image" if len(sources) == 1 else f"source image {i + 1}"
+            sizes = self.level_sizes(tuple(x.shape[-2:]), depth, what)
+            levels = pyramid(x, sizes)
+            pyramids.append(Source(levels, None if mask is None else mask_pyramid(mask, sizes)))
+        return Problem(tuple(pyramids), tuple(out_sizes), initial, noise)
+
+    def noise(self, size: Sequence[int], sigma: float, seed: int) -> torch.Tensor | None:
+        """Gaussian noise of standard deviation ``sigma`` per pixel and channel, ``(3, h,
+        w)``, drawn on the CPU from ``seed`` (the same on every device); None for 0."""
+        if sigma == 0:
+            return None
         gen = torch.Generator().manual_seed(seed)
-        initial = initial + sigma * torch.randn(initial.shape, generator=gen).to(initial)
-    return synthesize(pyramids, initial, out_sizes, params, search, progress)
+        return sigma * torch.randn((3, int(size[0]), int(size[1])), generator=gen)
+
+    def run(self, problem: Problem, seed: int, progress: Progress) -> torch.Tensor:
+        """One image for ``problem``, on the plan's device."""
+        return self.engine.synthesize(problem, self.params, Run(self.device, seed, progress))
+
+
+def make_plan(
+    task: str,
+    engine: str | Engine,
+    options: Mapping[str, object],
+    device: str | torch.device | None,
+    levels: object = None,
+) -> Plan:
+    """The :class:`Plan` of ``task``: the engine by name, its parameters from ``options`` over
+    the task's defaults, the device, and the user's depth if any."""
+    eng = get_engine(engine) if isinstance(engine, str) else engine
+    params = eng.params(task, options)
+    if levels is not None:
+        levels = check_count("levels", levels, 0, MAX_LEVELS)
+    return Plan(task, eng, params, resolve_device(device), levels)
+
+
+def run_samples(
+    n: object,
+    seed: object,
+    start: object,
+    progress: Progress,
+    one: Callable[[int, Progress], torch.Tensor],
+) -> tuple[list[torch.Tensor], list[dict[str, int]]]:
+    """Make samples ``start .. start + n - 1``, each by ``one(sample_seed, progress)``: the
+    images and each one's metadata (index and seed). Sample ``i`` depends on ``seed`` and
+    ``i`` only (:func:`~dropgan.params.sample_seed`), not on ``n``."""
+    n = check_count("number of samples", n)
+    seed = check_seed(seed)
+    start = check_count("start", start, 0)
+    images, own = [], []
+    for i, part in zip(range(start, start + n), progress.parts(n, "sample"), strict=True):
+        s = sample_seed(seed, i)
+        images.append(one(s, part).cpu())
+        own.append({"sample": i, "sample_seed": s})
+    return images, own
+
+
+def make_result(
+    plan: Plan,
+    images: Sequence[torch.Tensor],
+    per_image: Sequence[Mapping[str, object]],
+    progress: Progress,
+    *,
+    seed: int,
+    depth: int,
+    inputs: Sequence[dict[str, str]],
+    options: Mapping[str, object],
+) -> Result:
+    """The task's :class:`~dropgan.result.Result`: everything needed to make its images
+    again (task, engine, every resolved parameter, depth, seed, inputs, versions)."""
+    progress.finish()
+    params = asdict(plan.engine.resolve(plan.params, plan.device))
+    metadata = {
+        "task": plan.task,
+        "engine": plan.engine.name,
+        "params": params,
+        "levels": depth,
+        "options": dict(options),
+        "seed": int(seed),
+        "n": len(images),
+        "inputs": list(inputs),
+        "device": plan.device.type,
+        "dropgan": __version__,
+        "torch": torch.__version__,
+    }
+    return Result(tuple(images), metadata, tuple(dict(o) for o in per_image))
 
 
 def retarget_depth(
@@ -277,33 +355,3 @@ def region_depth(mask: torch.Tensor, ratio: float, patch_size: int, patches: flo
     extent = [side / patches for side in region_extent(mask, patch_size)]
     by_region = depth_for_region(extent, ratio, patch_size)
     return min(by_region, depth_for_coarsest(tuple(mask.shape), ratio, 2 * patch_size))
-
-
-ENGINES = ("gpnn", "gpdm")
-
-
-def gpdm_options(params: dict[str, object], nn: str | None, levels: int | None) -> dict:
-    """Keyword options for :func:`~dropgan.engines.gpdm.gpdm` from a task's ``**params``;
-    GPNN-only options are refused rather than silently ignored."""
-    from ..engines.gpdm import gpdm
-
-    if nn is not None or levels is not None:
-        raise InputError("--nn and --levels apply to the gpnn engine only")
-    own = {
-        name
-        for name, p in inspect.signature(gpdm).parameters.items()
-        if p.kind is p.KEYWORD_ONLY and name not in ("generator", "progress", "on_level", "sigma")
-    }
-    unknown = sorted(set(params) - own)
-    if unknown:
-        raise InputError(
-            f"parameter(s) {', '.join(unknown)} do not apply to the gpdm engine "
-            f"(it takes {', '.join(sorted(own))})"
-        )
-    return {k: v for k, v in params.items() if v is not None}
-
-
-def check_engine(engine: str) -> None:
-    """Raise :class:`InputError` for an unknown engine name."""
-    if engine not in ENGINES:
-        raise InputError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")

@@ -3,19 +3,24 @@
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 
 import torch
 
 from ..errors import InputError
 from ..image import ImageLike, read_image
-from .common import guided_synthesis, region_depth, resolve_device, search_backend, split_params
+from ..progress import ProgressLike, as_progress
+from ..result import Result
+from .common import (
+    check_sigma,
+    input_record,
+    make_plan,
+    make_result,
+    region_depth,
+    run_samples,
+)
 
-__all__ = ["DEFAULTS", "EDIT_THRESHOLD", "REGION_PATCHES", "edit", "edited_pixels"]
-
-#: GPNN parameters of editing: plain MSE, since completeness is not wanted (an edit may
-#: remove something; paper and authors' code: alpha = inf).
-DEFAULTS: dict[str, object] = {"alpha": math.inf}
+__all__ = ["EDIT_THRESHOLD", "REGION_PATCHES", "edit", "edited_pixels"]
 
 #: Size of the largest edited region at the coarsest level, in patches, of the default depth.
 #: The paper says about one; but a region of one patch there is redrawn from its
@@ -47,14 +52,14 @@ def edit(
     n: int = 1,
     *,
     seed: int = 0,
+    start: int = 0,
     sigma: float = 0.0,
     levels: int | None = None,
-    nn: str | None = None,
+    engine: str = "gpnn",
     device: str | torch.device | None = None,
-    memory_budget: int | None = None,
-    progress: bool = False,
+    progress: ProgressLike = False,
     **params: object,
-) -> list[torch.Tensor]:
+) -> Result:
     """Blend a naive edit (objects moved, added, removed) into the image.
 
     The source is the unedited ``original``; the initial guess is ``edited`` downscaled by
@@ -70,7 +75,9 @@ def edit(
     n : int
         Number of variants.
     seed : int
-        Seed of the noise and of any randomised search.
+        Seed of the run; variant ``i`` uses a seed derived from it and ``i`` alone.
+    start : int
+        Index of the first variant.
     sigma : float
         Standard deviation of Gaussian noise added to the initial guess at the coarsest
         level, per pixel and channel, on [0, 1] values. Default 0 (no noise).
@@ -79,24 +86,23 @@ def edit(
         :func:`edited_pixels`) is about 1.5 patches at the coarsest level
         (:data:`REGION_PATCHES`, :func:`~dropgan.tasks.common.region_depth`; the paper says
         about one patch, which undoes the edit).
-    nn : str, optional
-        Search backend: ``"exact"``, or the default for the device.
+    engine : str
+        A registered engine that does this task (GPNN by default); ``**params`` are its
+        parameters.
     device : str, optional
         ``"cpu"``, ``"cuda"``; CUDA when available by default.
-    memory_budget : int, optional
-        Bytes for the exact search's distance tiles (default 1 GiB).
-    progress : bool
-        Show a progress bar on stderr.
+    progress : bool or callable
+        A bar on stderr, or a callable receiving :class:`~dropgan.progress.ProgressEvent`;
+        an exception it raises cancels the run.
     **params
-        GPNN parameters (:class:`~dropgan.engines.gpnn.GPNNParams`). Defaults for this task:
-        ``alpha`` inf (paper and authors' code); ``ratio`` 0.75, ``patch_size`` 7,
-        ``iters`` 10, ``coarsest_iters`` 1, ``blend_sigma`` 7 as for generation (the
-        authors' code).
+        The engine's parameters. GPNN's defaults for this task: ``alpha`` inf, since
+        completeness is not wanted, an edit may remove something (paper and authors'
+        code); the others as for generation.
 
     Returns
     -------
-    list of Tensor
-        ``n`` images, each ``(3, H, W)`` with values in [0, 1].
+    Result
+        ``n`` images, each ``(3, H, W)`` with values in [0, 1], and their metadata.
 
     Examples
     --------
@@ -105,14 +111,11 @@ def edit(
     >>> [tuple(o.shape) for o in dropgan.edit(x, y, levels=1, iters=1, nn="exact")]
     [(3, 24, 32)]
     """
-    if not isinstance(n, int) or n < 1:
-        raise InputError(f"number of variants must be at least 1, got {n}")
-    if not sigma >= 0:
-        raise InputError(f"sigma must be >= 0, got {sigma}")
-    gp = split_params(params, **DEFAULTS)
-    dev = resolve_device(device)
-    x = read_image(original, "original").to(dev)
-    e = read_image(edited, "edited").to(dev)
+    root = as_progress(progress)
+    sigma = check_sigma(sigma)
+    plan = make_plan("edit", engine, params, device, levels)
+    x = read_image(original, "original")
+    e = read_image(edited, "edited")
     if x.shape != e.shape:
         raise InputError(
             f"the edited image is {e.shape[2]}x{e.shape[1]} px but the original "
@@ -121,9 +124,22 @@ def edit(
     changed = edited_pixels(x, e)
     if not changed.any():
         raise InputError("the edited image does not differ from the original: nothing to blend")
-    if levels is None:
-        levels = region_depth(changed.cpu(), gp.ratio, gp.patch_size, REGION_PATCHES)
-    search = search_backend(nn, dev, seed, memory_budget)
-    guess = e[None].expand(n, -1, -1, -1)
-    y = guided_synthesis([x], guess, levels, gp, search, sigma=sigma, seed=seed, progress=progress)
-    return list(y.cpu())
+    size = tuple(x.shape[-2:])
+    depth = plan.depth([size], size, lambda r, p: region_depth(changed, r, p, REGION_PATCHES))
+    problem = plan.problem([x.to(plan.device)], size, depth, initial=e.to(plan.device))
+
+    def one(seed: int, progress) -> torch.Tensor:
+        noise = plan.noise(problem.out_sizes[-1], sigma, seed)
+        return plan.run(replace(problem, noise=noise), seed, progress)
+
+    images, own = run_samples(n, seed, start, root, one)
+    return make_result(
+        plan,
+        images,
+        own,
+        root,
+        seed=seed,
+        depth=depth,
+        inputs=[input_record(original, x, "original"), input_record(edited, e, "edited")],
+        options={"sigma": sigma, "start": start},
+    )

@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
-from ..engines.gpnn import Source, synthesize
 from ..errors import InputError
 from ..image import ImageLike, read_image
-from ..pyramid import depth_for_generation, pyramid
+from ..params import is_real
+from ..progress import ProgressLike, as_progress
+from ..pyramid import depth_for_generation
+from ..result import Result
 from .common import (
-    check_engine,
-    check_levels,
-    gpdm_options,
-    resolve_device,
-    search_backend,
-    split_params,
+    check_sigma,
+    input_record,
+    make_plan,
+    make_result,
+    run_samples,
+    size_text,
 )
 
 __all__ = ["generate", "output_size"]
+
+#: The largest output, in pixels, of any task unless told otherwise: about what a 24 GB
+#: machine holds for GPNN at 4000 x 3000 with PatchMatch (the largest per-pixel cost).
+MAX_OUTPUT_PIXELS = 16_000_000
 
 
 def output_size(
     source_size: Sequence[int],
     size: Sequence[int] | None = None,
     scale: float | Sequence[float] | None = None,
+    max_pixels: int = MAX_OUTPUT_PIXELS,
 ) -> tuple[int, int]:
     """The (height, width) of the output: ``size`` if given, else the source's times ``scale``.
 
@@ -37,17 +46,38 @@ def output_size(
     if size is not None and scale is not None:
         raise InputError("give an output size or a scale, not both")
     if size is not None:
+        if (
+            isinstance(size, str)
+            or len(size) != 2
+            or not all(isinstance(v, (int, float)) or hasattr(v, "__index__") for v in size)
+        ):
+            raise InputError(f"size must be (height, width), got {size!r}")
         h, w = (int(v) for v in size)
     elif scale is not None:
-        sy, sx = (scale, scale) if isinstance(scale, (int, float)) else scale
-        if not (sy > 0 and sx > 0):
-            raise InputError(f"scale factors must be positive, got {scale}")
+        sy, sx = (scale, scale) if is_real(scale) else tuple(scale)
+        if not (is_real(sy) and is_real(sx) and 0 < sy < math.inf and 0 < sx < math.inf):
+            raise InputError(f"scale factors must be positive and finite, got {scale!r}")
         h, w = round(source_size[0] * sy), round(source_size[1] * sx)
     else:
         h, w = source_size
     if h < 1 or w < 1:
         raise InputError(f"output size must be positive, got {w}x{h}")
+    if h * w > max_pixels:
+        raise InputError(
+            f"output of {w}x{h} px is above the limit of {max_pixels / 1e6:g} Mpx (max_pixels)"
+        )
     return h, w
+
+
+def _generation_depth(
+    source: Sequence[int], out: Sequence[int], ratio: float, patch_size: int
+) -> int:
+    """The generation rule for the source, or for the output where that is shallower (a
+    smaller output must still hold patches at the coarsest level)."""
+    return min(
+        depth_for_generation(source, ratio, patch_size),
+        depth_for_generation(out, ratio, patch_size),
+    )
 
 
 def generate(
@@ -55,18 +85,17 @@ def generate(
     n: int = 1,
     *,
     seed: int = 0,
+    start: int = 0,
     size: Sequence[int] | None = None,
     scale: float | Sequence[float] | None = None,
     sigma: float = 0.75,
     engine: str = "gpnn",
     levels: int | None = None,
-    nn: str | None = None,
     device: str | torch.device | None = None,
-    memory_budget: int | None = None,
-    progress: bool = False,
+    progress: ProgressLike = False,
     **params: object,
-) -> list[torch.Tensor]:
-    """Random samples with the patch distribution of ``image`` (GPNN generation).
+) -> Result:
+    """Random samples with the patch distribution of ``image``.
 
     Parameters
     ----------
@@ -75,40 +104,41 @@ def generate(
     n : int
         Number of samples.
     seed : int
-        Seed of the noise and of any randomised search; the same seed, ``n`` and settings
-        give the same pixels.
+        Seed of the run; sample ``i`` uses a seed derived from it and ``i`` alone
+        (:func:`~dropgan.params.sample_seed`), so it is the same whatever ``n``.
+    start : int
+        Index of the first sample: ``start=4, n=2`` makes samples 4 and 5 of the run.
     size : (height, width), optional
         Output size; by default the source's (SinGAN's arbitrary-size samples otherwise).
     scale : float or (sy, sx), optional
         Output size as a multiple of the source's, instead of ``size``.
     sigma : float
-        Standard deviation of the Gaussian noise added to the coarsest source level, per
-        pixel and channel, on [0, 1] values: the diversity knob. Default 0.75.
-    engine : {"gpnn", "gpdm"}
-        ``"gpdm"`` synthesises by patch-distribution matching instead
-        (:func:`~dropgan.engines.gpdm.gpdm`; ``**params`` are then its parameters and
-        ``sigma`` the noise of its initial guess).
+        Standard deviation of the Gaussian noise added at the coarsest level, per pixel and
+        channel, on [0, 1] values: the diversity knob (paper: 0.75). Every engine adds it
+        to its start: GPNN's is the source's coarsest level, GPDM's mid-grey.
+    engine : str
+        A registered engine (:data:`dropgan.engines.ENGINES`): ``"gpnn"`` (default),
+        ``"gpdm"``, ...; ``**params`` are its parameters.
     levels : int, optional
-        Number of downscalings N; by default the coarsest level's smaller side is at most
-        two patches or its longer side at most 2.75 patches, whichever comes first (9
-        levels for a 250 px wide image, as the authors';
+        Number of downscalings N; by default the engine's rule for generation (GPNN: the
+        coarsest level's smaller side at most two patches or its longer side at most 2.75
+        patches, 9 levels for a 250 px wide image as the authors';
         :func:`~dropgan.pyramid.depth_for_generation`).
-    nn : str, optional
-        Search backend: ``"exact"``, or the default for the device.
     device : str, optional
         ``"cpu"``, ``"cuda"``; CUDA when available by default.
-    memory_budget : int, optional
-        Bytes for the exact search's distance tiles (default 1 GiB).
-    progress : bool
-        Show a progress bar on stderr.
+    progress : bool or callable
+        ``True`` for a bar on stderr, or a callable that receives every
+        :class:`~dropgan.progress.ProgressEvent`; an exception it raises cancels the run.
     **params
-        GPNN parameters (:class:`~dropgan.engines.gpnn.GPNNParams`): ``patch_size``,
-        ``ratio``, ``alpha``, ``iters``, ``coarsest_iters``, ``blend_sigma``.
+        The engine's parameters (GPNN: :class:`~dropgan.engines.gpnn.GPNNParams`,
+        ``patch_size``, ``ratio``, ``alpha``, ``iters``, ``coarsest_iters``,
+        ``blend_sigma``, ``nn``, ``memory_budget``; GPDM:
+        :class:`~dropgan.engines.gpdm.GPDMParams`).
 
     Returns
     -------
-    list of Tensor
-        ``n`` images, each ``(3, H, W)`` with values in [0, 1].
+    Result
+        ``n`` images, each ``(3, H, W)`` with values in [0, 1], and their metadata.
 
     Examples
     --------
@@ -117,37 +147,33 @@ def generate(
     >>> [tuple(y.shape) for y in dropgan.generate(x, n=2, iters=2, nn="exact")]
     [(3, 24, 32), (3, 24, 32)]
     """
-    if not isinstance(n, int) or n < 1:
-        raise InputError(f"number of samples must be at least 1, got {n}")
-    if not sigma >= 0:
-        raise InputError(f"sigma must be >= 0, got {sigma}")
-    check_engine(engine)
-    if engine == "gpdm":
-        from ..engines.gpdm import gpdm
-
-        options = gpdm_options(params, nn, levels)
-        x = read_image(image).to(resolve_device(device))
-        out = output_size(tuple(x.shape[-2:]), size, scale)
-        gen = torch.Generator().manual_seed(seed)
-        y = gpdm(x, out, n, sigma=sigma, generator=gen, progress=progress, **options)
-        return list(y.cpu())
-    gp = split_params(params)
-    dev = resolve_device(device)
-    x = read_image(image).to(dev)
+    root = as_progress(progress)
+    sigma = check_sigma(sigma)
+    plan = make_plan("generate", engine, params, device, levels)
+    x = read_image(image)
     src_size = tuple(x.shape[-2:])
-    if min(src_size) < 2 * gp.patch_size:
+    p = plan.patch_size
+    if min(src_size) < 2 * p:
         raise InputError(
             f"image of {src_size[1]}x{src_size[0]} px is too small: its sides "
-            f"must be at least twice the patch size ({2 * gp.patch_size} px)"
+            f"must be at least twice the patch size ({2 * p} px)"
         )
     out = output_size(src_size, size, scale)
-    depth = depth_for_generation(src_size, gp.ratio, gp.patch_size) if levels is None else levels
-    src_sizes = check_levels(src_size, gp.ratio, depth, gp.patch_size, "image")
-    out_sizes = check_levels(out, gp.ratio, depth, gp.patch_size, "output")
-    levels_ = pyramid(x, src_sizes)
-    gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn((n, *levels_[-1].shape), generator=gen).to(dev)
-    initial = levels_[-1][None] + sigma * noise
-    search = search_backend(nn, dev, seed, memory_budget)
-    y = synthesize([Source(levels_)], initial, out_sizes, gp, search, progress)
-    return list(y.cpu())
+    depth = plan.depth([src_size], out, lambda r, p: _generation_depth(src_size, out, r, p))
+    problem = plan.problem([x.to(plan.device)], out, depth)
+
+    def one(seed: int, progress) -> torch.Tensor:
+        noise = plan.noise(problem.out_sizes[-1], sigma, seed)
+        return plan.run(replace(problem, noise=noise), seed, progress)
+
+    images, own = run_samples(n, seed, start, root, one)
+    return make_result(
+        plan,
+        images,
+        own,
+        root,
+        seed=seed,
+        depth=depth,
+        inputs=[input_record(image, x, "image")],
+        options={"size": size_text(out), "sigma": sigma, "start": start},
+    )

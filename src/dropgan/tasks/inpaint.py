@@ -3,22 +3,18 @@ is painted with (GPNN paper §4, "Conditional Inpainting")."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
 from ..image import ImageLike, read_image, read_mask
 from ..patches import valid_patches
+from ..progress import ProgressLike, as_progress
 from ..pyramid import level_sizes, mask_pyramid
-from .common import guided_synthesis, region_depth, resolve_device, search_backend, split_params
+from ..result import Result
+from .common import input_record, make_plan, make_result, region_depth, run_samples
 
-__all__ = ["DEFAULTS", "PAINTED_STD", "STEER_MODES", "inpaint", "inpaint_depth", "steer_hole"]
-
-#: GPNN parameters of inpainting: plain MSE, since completeness is not wanted (paper and
-#: authors' code: alpha = inf).
-DEFAULTS: dict[str, object] = {"alpha": math.inf}
+__all__ = ["PAINTED_STD", "STEER_MODES", "inpaint", "inpaint_depth", "steer_hole"]
 
 #: With ``steer="auto"``, a hole whose colour has at most this standard deviation (per
 #: channel, on [0, 1] values) counts as painted by the user: about 5 grey levels of 255,
@@ -28,7 +24,7 @@ PAINTED_STD = 0.02
 STEER_MODES = ("auto", "painted", "mean")
 
 
-def steer_hole(image: torch.Tensor, mask: torch.Tensor, steer: str, ring: int) -> torch.Tensor:
+def steer_hole(image: torch.Tensor, mask: torch.Tensor, steer: str, ring: int) -> Result:
     """The image the hole is filled from: as painted, or with the hole set to the mean colour
     of the pixels at most ``ring`` pixels outside it (a neutral steer).
 
@@ -82,11 +78,10 @@ def inpaint(
     *,
     steer: str = "auto",
     levels: int | None = None,
-    nn: str | None = None,
+    engine: str = "gpnn",
     device: str | torch.device | None = None,
     seed: int = 0,
-    memory_budget: int | None = None,
-    progress: bool = False,
+    progress: ProgressLike = False,
     **params: object,
 ) -> torch.Tensor:
     """Fill the ``mask``ed hole of ``image`` with the image's own patches.
@@ -111,39 +106,38 @@ def inpaint(
     levels : int, optional
         Number of downscalings N; by default the hole's largest region is about one patch at
         the coarsest level (the paper's rule; :func:`inpaint_depth`).
-    nn : str, optional
-        Search backend: ``"exact"``, or the default for the device.
+    engine : str
+        A registered engine that does this task (GPNN by default); ``**params`` are its
+        parameters.
     device : str, optional
         ``"cpu"``, ``"cuda"``; CUDA when available by default.
     seed : int
         Seed of any randomised search.
-    memory_budget : int, optional
-        Bytes for the exact search's distance tiles (default 1 GiB).
-    progress : bool
-        Show a progress bar on stderr.
+    progress : bool or callable
+        A bar on stderr, or a callable receiving :class:`~dropgan.progress.ProgressEvent`;
+        an exception it raises cancels the run.
     **params
-        GPNN parameters (:class:`~dropgan.engines.gpnn.GPNNParams`). Defaults for this task:
-        ``alpha`` inf (paper and authors' code); ``ratio`` 0.75, ``patch_size`` 7,
-        ``iters`` 10, ``coarsest_iters`` 1, ``blend_sigma`` 7 as for generation (the
-        authors' code).
+        The engine's parameters. GPNN's defaults for this task: ``alpha`` inf, plain MSE,
+        since completeness is not wanted (paper and authors' code); the others as for
+        generation.
 
     Returns
     -------
-    Tensor, (3, H, W)
-        Values in [0, 1], of the image's size.
+    Result
+        One image ``(3, H, W)`` with values in [0, 1], of the image's size, and its metadata.
 
     Examples
     --------
     >>> import dropgan
     >>> x = torch.rand(3, 24, 32)
     >>> m = torch.zeros(24, 32); m[8:12, 10:16] = 1
-    >>> tuple(dropgan.inpaint(x, m, levels=1, iters=1, nn="exact").shape)
+    >>> tuple(dropgan.inpaint(x, m, levels=1, iters=1, nn="exact").image.shape)
     (3, 24, 32)
     """
-    gp = split_params(params, **DEFAULTS)
-    dev = resolve_device(device)
-    x = read_image(image).to(dev)
-    hole = read_mask(mask).to(dev)
+    root = as_progress(progress)
+    plan = make_plan("inpaint", engine, params, device, levels)
+    x = read_image(image)
+    hole = read_mask(mask)
     if hole.shape != x.shape[-2:]:
         h, w = x.shape[-2:]
         raise InputError(
@@ -151,12 +145,22 @@ def inpaint(
             "they must be the same size"
         )
     if not hole.any():
-        raise InputError("the mask is empty: paint the hole white on black")
+        raise InputError("the mask is empty: paint the hole white (any non-black colour)")
     if hole.all():
         raise InputError("the mask covers the whole image; nothing is left to copy from")
-    p = gp.patch_size
-    depth = inpaint_depth(hole.cpu(), gp.ratio, p) if levels is None else levels
-    x = steer_hole(x, hole, steer, p)
-    search = search_backend(nn, dev, seed, memory_budget)
-    y = guided_synthesis([x], x[None], depth, gp, search, masks=[hole], progress=progress)
-    return y[0].cpu()
+    p = plan.patch_size
+    size = tuple(x.shape[-2:])
+    depth = plan.depth([size], size, lambda r, p: inpaint_depth(hole, r, p))
+    steered = steer_hole(x, hole, steer, p).to(plan.device)
+    problem = plan.problem([steered], size, depth, masks=[hole.to(plan.device)], initial=steered)
+    images, own = run_samples(1, seed, 0, root, lambda s, part: plan.run(problem, s, part))
+    return make_result(
+        plan,
+        images,
+        own,
+        root,
+        seed=seed,
+        depth=depth,
+        inputs=[input_record(image, x, "image"), input_record(mask, hole, "mask")],
+        options={"steer": steer},
+    )

@@ -10,25 +10,18 @@ import torch
 
 from ..errors import InputError
 from ..image import ImageLike, read_image
+from ..params import is_real
+from ..progress import ProgressLike, as_progress
 from ..pyramid import resize
-from .common import (
-    check_engine,
-    check_levels,
-    gpdm_options,
-    guided_synthesis,
-    resolve_device,
-    retarget_depth,
-    search_backend,
-    split_params,
-)
+from ..result import Result
+from .common import input_record, make_plan, make_result, retarget_depth, run_samples, size_text
 from .generation import output_size
 
-__all__ = ["DEFAULTS", "retarget", "retarget_steps"]
+__all__ = ["MAX_STEPS", "retarget", "retarget_steps"]
 
-#: GPNN parameters of retargeting (and of collage, which the paper builds the same way): a
-#: small alpha so that nothing of the source is lost (paper: 5e-3; the authors' code 1e-3 to
-#: 5e-3), r = 0.8 and 10 steps at the coarsest level (the authors' code).
-DEFAULTS: dict[str, object] = {"alpha": 5e-3, "ratio": 0.8, "coarsest_iters": 10}
+#: Most gradual steps of one retargeting: a 20x change of an axis at the default 1.3 per
+#: step takes 12; more means a ``max_step`` so close to 1 that the run would never end.
+MAX_STEPS = 50
 
 
 def retarget_steps(
@@ -47,10 +40,15 @@ def retarget_steps(
     >>> retarget_steps((100, 100), (90, 110), 1.3)
     [(90, 110)]
     """
-    if not max_step > 1:
-        raise InputError(f"the largest change per step must be above 1, got {max_step}")
+    if not (is_real(max_step) and 1 < max_step < math.inf):
+        raise InputError(f"the largest change per step must be above 1, got {max_step!r}")
     logs = [math.log(t / s) for s, t in zip(source, target, strict=True)]
     steps = max(1, max(math.ceil(abs(v) / math.log(max_step) - 1e-9) for v in logs))
+    if steps > MAX_STEPS:
+        raise InputError(
+            f"a largest change of {max_step:g} per step needs {steps} steps for this target "
+            f"(at most {MAX_STEPS}): allow a larger change per step"
+        )
     return [
         tuple(round(s * math.exp(v * k / steps)) for s, v in zip(source, logs, strict=True))
         for k in range(1, steps + 1)
@@ -65,20 +63,18 @@ def retarget(
     max_step: float = 1.3,
     engine: str = "gpnn",
     levels: int | None = None,
-    nn: str | None = None,
     device: str | torch.device | None = None,
     seed: int = 0,
-    memory_budget: int | None = None,
-    progress: bool = False,
+    progress: ProgressLike = False,
     **params: object,
-) -> torch.Tensor:
+) -> Result:
     """Resize ``image`` to another size or aspect ratio, keeping its patch distribution.
 
-    The initial guess is the image naively resized to the target and downscaled by r^N; GPNN
-    then rebuilds it from the source's patches, with a small alpha so that every part of the
-    source appears. A large change is made gradually: each step changes no axis by more than
-    ``max_step``, and each step's output, naively resized, is the next step's initial guess;
-    keys and values always come from the original image.
+    The initial guess is the image naively resized to the target and downscaled by r^N; the
+    engine then rebuilds it from the source's patches (GPNN with a small alpha, so that
+    every part of the source appears). A large change is made gradually, with every engine:
+    each step changes no axis by more than ``max_step``, and each step's output, naively
+    resized, is the next step's initial guess; the source is always the original image.
 
     Parameters
     ----------
@@ -90,64 +86,65 @@ def retarget(
         Target size as a multiple of the source's, instead of ``size``.
     max_step : float
         Largest change of either axis in one step (our choice: 1.3). Default 1.3.
-    engine : {"gpnn", "gpdm"}
-        ``"gpdm"`` retargets by patch-distribution matching from the naively resized image
-        (:func:`~dropgan.engines.gpdm.gpdm`; ``**params`` are then its parameters).
+    engine : str
+        A registered engine that retargets (``"gpnn"``, ``"gpdm"``); ``**params`` are its
+        parameters.
     levels : int, optional
         Number of downscalings N; by default the source's smaller side is about four patches
         at the coarsest level (the paper's rule), and the target's at least about two.
-    nn : str, optional
-        Search backend: ``"exact"``, or the default for the device.
     device : str, optional
         ``"cpu"``, ``"cuda"``; CUDA when available by default.
     seed : int
         Seed of any randomised search.
-    memory_budget : int, optional
-        Bytes for the exact search's distance tiles (default 1 GiB).
-    progress : bool
-        Show a progress bar on stderr.
+    progress : bool or callable
+        A bar on stderr, or a callable receiving :class:`~dropgan.progress.ProgressEvent`.
     **params
-        GPNN parameters (:class:`~dropgan.engines.gpnn.GPNNParams`). Defaults for this task
-        (:data:`DEFAULTS`): ``alpha`` 5e-3 (paper), ``ratio`` 0.8 and ``coarsest_iters`` 10
-        (authors' code); ``patch_size`` 7, ``iters`` 10, ``blend_sigma`` 7 as for generation.
+        The engine's parameters. GPNN's defaults for this task
+        (:attr:`dropgan.engines.GPNN.task_defaults`): ``alpha`` 5e-3 (paper), ``ratio`` 0.8
+        and ``coarsest_iters`` 10 (authors' code); ``patch_size`` 7, ``iters`` 10,
+        ``blend_sigma`` 7 as for generation.
 
     Returns
     -------
-    Tensor, (3, H, W)
-        Values in [0, 1], of the target size.
+    Result
+        One image ``(3, H, W)`` in [0, 1] of the target size, and its metadata.
 
     Examples
     --------
     >>> import dropgan
     >>> x = torch.rand(3, 24, 32)
-    >>> tuple(dropgan.retarget(x, (24, 40), levels=1, iters=1, nn="exact").shape)
+    >>> tuple(dropgan.retarget(x, (24, 40), levels=1, iters=1, nn="exact").image.shape)
     (3, 24, 40)
     """
-    check_engine(engine)
+    root = as_progress(progress)
     if size is None and scale is None:
         raise InputError("give a target size or a scale")
-    if engine == "gpdm":
-        from ..engines.gpdm import gpdm
-
-        options = gpdm_options(params, nn, levels)
-        x = read_image(image).to(resolve_device(device))
-        target = output_size(tuple(x.shape[-2:]), size, scale)
-        gen = torch.Generator().manual_seed(seed)
-        return gpdm(x, target, init=resize(x, target), generator=gen, progress=progress, **options)[
-            0
-        ].cpu()
-    gp = split_params(params, **DEFAULTS)
-    dev = resolve_device(device)
-    x = read_image(image).to(dev)
+    plan = make_plan("retarget", engine, params, device, levels)
+    x = read_image(image)
     src_size = tuple(x.shape[-2:])
     target = output_size(src_size, size, scale)
-    p, r = gp.patch_size, gp.ratio
-    depth = retarget_depth([src_size], target, r, p) if levels is None else levels
+    steps = retarget_steps(src_size, target, max_step)
+    depth = plan.depth([src_size], target, lambda r, p: retarget_depth([src_size], target, r, p))
     # fail before any work: intermediate sizes lie between the source's and the target's
-    check_levels(src_size, r, depth, p, "image")
-    check_levels(target, r, depth, p, "target")
-    y = x[None]
-    for step in retarget_steps(src_size, target, max_step):
-        search = search_backend(nn, dev, seed, memory_budget)
-        y = guided_synthesis([x], resize(y, step), depth, gp, search, progress=progress)
-    return y[0].cpu()
+    plan.level_sizes(src_size, depth, "image")
+    plan.level_sizes(target, depth, "target")
+    source = x.to(plan.device)
+
+    def one(seed: int, progress) -> torch.Tensor:
+        y = source
+        for step, part in zip(steps, progress.parts(len(steps), "step"), strict=True):
+            problem = plan.problem([source], step, depth, initial=resize(y, step))
+            y = plan.run(problem, seed, part)
+        return y
+
+    images, own = run_samples(1, seed, 0, root, one)
+    return make_result(
+        plan,
+        images,
+        own,
+        root,
+        seed=seed,
+        depth=depth,
+        inputs=[input_record(image, x, "image")],
+        options={"size": size_text(target), "max_step": max_step},
+    )

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from dropgan.nn import ExactSearch, PatchLayout, make_backend, nearest
+from dropgan.search import ExactSearch, PatchLayout, make_backend, nearest
 
 
 def brute_force(q, k, alpha):

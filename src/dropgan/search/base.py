@@ -114,7 +114,7 @@ class NearestNeighbourSearch(ABC):
 
         Examples
         --------
-        >>> from dropgan.nn import ExactSearch
+        >>> from dropgan.search import ExactSearch
         >>> ExactSearch().cost(PatchLayout((100, 100), ((100, 100),)), 1)
         700000.0
         """
