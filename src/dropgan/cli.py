@@ -145,7 +145,10 @@ def _defaults(task: str, name: str, engines: Sequence[str]) -> str:
         e = ENGINES[engine]
         field = {f.name: f for f in dataclasses.fields(e.params_type)}[name]
         value = e.task_defaults.get(task, {}).get(name, field.default)
-        texts[engine] = field.metadata.get("default_text") if value is None else f"{value:g}"
+        if value is None:
+            texts[engine] = field.metadata.get("default_text", "none")
+        else:
+            texts[engine] = f"{value:g}" if isinstance(value, (int, float)) else str(value)
     if len(set(texts.values())) == 1:
         return next(iter(texts.values()))
     return ", ".join(f"{v} with {k}" for k, v in texts.items())

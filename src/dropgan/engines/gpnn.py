@@ -5,13 +5,11 @@ coarsest level and the output size at every level, and refines the guess coarse 
 PNN steps. It knows nothing of search either: a :class:`~dropgan.search.NearestNeighbourSearch`
 answers every nearest-neighbour question.
 
-Where the paper and the authors' code differ we follow the code, and say so:
-
-* the first PNN step of a finer level matches blurry queries against blurry keys (the coarser
-  source level upscaled); later steps at that level match the now sharp output against the
-  sharp source (K = V), as the authors' code does;
-* the distance is the mean squared error over the ``3 p^2`` values (the paper's definition;
-  the authors' code uses the Euclidean norm, which puts ``alpha`` on another scale).
+Keys at a finer level (``keys``): the paper (§2.2) and the authors' code keep the blurry keys
+(the coarser source level upscaled) for all T steps of the level (``keys="blurred"``). Our
+default ``keys="sharp"`` is our own variant: the first step matches the blurry upscaled query
+against blurry keys, the later steps match the now sharp output against the sharp source
+(K = V). The distance is the mean squared error over the ``3 p^2`` values.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ..errors import InputError
-from ..params import MAX_ITERS, finite_positive, is_int, is_real, parse_bytes
+from ..params import MAX_ITERS, check_count, finite_positive, is_int, is_real, parse_bytes
 from ..patches import (
     PatchTable,
     extract_patches,
@@ -39,6 +37,10 @@ from ..search import BACKENDS, NearestNeighbourSearch, PatchLayout, default_back
 from .base import Engine, Problem, Run, Source
 
 __all__ = ["GPNN", "GPNNParams", "pnn_step", "synthesize"]
+
+
+#: The key schemes of a finer level's steps after the first (see :class:`GPNNParams`).
+KEY_SCHEMES = ("sharp", "blurred")
 
 
 def _help(text: str) -> dict[str, str]:
@@ -60,7 +62,12 @@ class GPNNParams:
     iters : int
         PNN steps T per level. Default 10.
     coarsest_iters : int
-        PNN steps at the coarsest level. Default 1 (the authors' value for generation).
+        PNN steps at the coarsest level. Default 1 (the authors' value for generation); 0
+        keeps the initial guess there as it is.
+    keys : {"sharp", "blurred"}
+        Keys of the steps after the first at a finer level: the sharp source level (ours,
+        default) or the coarser level upscaled, as in the first step (the paper's and the
+        authors' code).
     blend_sigma : float or None
         Standard deviation, in pixels, of the Gaussian weights that average overlapping
         patches; ``None`` for uniform weights. Default 7.0: wide, nearly uniform.
@@ -75,7 +82,16 @@ class GPNNParams:
     ratio: float = field(default=0.75, metadata=_help("pyramid downscaling factor r"))
     alpha: float = field(default=math.inf, metadata=_help("completeness knob; inf = plain MSE"))
     iters: int = field(default=10, metadata=_help("PNN steps per level"))
-    coarsest_iters: int = field(default=1, metadata=_help("PNN steps at the coarsest level"))
+    coarsest_iters: int = field(
+        default=1, metadata=_help("PNN steps at the coarsest level; 0 keeps the initial guess")
+    )
+    keys: str = field(
+        default="sharp",
+        metadata=_help(
+            "keys after a level's first step: sharp (ours) or blurred (the paper's and the "
+            "authors')"
+        ),
+    )
     blend_sigma: float | None = field(
         default=7.0, metadata=_help("Gaussian weight of overlapping patches, px")
     )
@@ -98,10 +114,10 @@ class GPNNParams:
         if not (is_real(self.ratio) and 0.0 < self.ratio < 1.0):
             raise InputError(f"pyramid ratio must be between 0 and 1, got {self.ratio!r}")
         finite_positive("alpha", self.alpha, allow_inf=True)
-        for name in ("iters", "coarsest_iters"):
-            v = getattr(self, name)
-            if not is_int(v) or not 1 <= v <= MAX_ITERS:
-                raise InputError(f"{name} must be an integer from 1 to {MAX_ITERS}, got {v!r}")
+        check_count("iters", self.iters, 1, MAX_ITERS)
+        check_count("coarsest_iters", self.coarsest_iters, 0, MAX_ITERS)
+        if self.keys not in KEY_SCHEMES:
+            raise InputError(f"keys must be one of {', '.join(KEY_SCHEMES)}, got {self.keys!r}")
         if self.blend_sigma is not None:
             finite_positive("blend sigma", self.blend_sigma)
         if self.nn is not None and self.nn not in BACKENDS:
@@ -237,7 +253,7 @@ def synthesize(
             y = pnn_step(
                 y, keys, values, window, weights, search, params.alpha, layouts[n], p, valid
             )
-            if t == 0 and n != depth and steps[n] > 1:
+            if t == 0 and n != depth and steps[n] > 1 and params.keys == "sharp":
                 # blurry keys serve the blurry first query only; then K = V
                 keys = _level_patches(sources, n, p)
             progress.advance(work[n], stage)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ..search.exact import nearest
 from ..patches import extract_patches
+from ..search.exact import nearest
 
 __all__ = ["coherence", "completeness", "nn_distances"]
 

@@ -30,9 +30,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import __version__
+from ..engines import get_engine
 from ..errors import InputError, OutputError
 from ..image import read_image, write_image
-from ..engines import get_engine
 from ..search import default_backend
 from ..tasks.common import resolve_device
 from ..tasks.generation import generate
