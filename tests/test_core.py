@@ -214,7 +214,7 @@ def test_every_task_returns_a_result_with_its_metadata(small_photo):
     for task, result in results.items():
         assert isinstance(result, dropgan.Result) and len(result) == 1
         meta = result.metadata_of(0)
-        assert meta["task"] == task and meta["engine"] == "gpnn"
+        assert meta["task"] == task and meta["engine"] == "gpnn" and meta["sample"] == 0
         assert meta["params"]["nn"] == "exact" and meta["levels"] >= 1
         assert meta["dropgan"] == dropgan.__version__ and meta["torch"] == torch.__version__
         assert all(len(i["sha256"]) == 64 for i in meta["inputs"])

@@ -20,6 +20,7 @@ from .tasks.collage import collage
 from .tasks.edit import edit
 from .tasks.generation import generate
 from .tasks.inpaint import inpaint
+from .tasks.replay import regenerate
 from .tasks.retarget import retarget
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "generate",
     "inpaint",
     "read_image",
+    "regenerate",
     "retarget",
     "write_image",
 ]

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
-import os
 import signal
 import sys
 import time
@@ -22,10 +20,11 @@ from pathlib import Path
 from ._version import __version__
 from .engines import ENGINES
 from .engines.base import engines_for
-from .errors import DropganError, InputError, OutputError
+from .errors import DropganError, InputError
 from .examples import EXAMPLES, example
-from .image import METADATA_KEY, write_image
-from .params import check_seed
+from .outputs import OutputSet
+from .params import check_count, check_seed
+from .progress import Progress, ProgressEvent, as_progress
 from .result import Result
 from .tasks import analogy, collage, edit, inpaint, retarget
 
@@ -132,7 +131,7 @@ def _engine_options(task: str, exclude: frozenset[str] = frozenset()) -> argpars
             f"--{name.replace('_', '-')}",
             dest=f"param_{name}",
             metavar=name.upper(),
-            type=_option_type(hint),
+            type=field.metadata.get("cli_type") or _option_type(hint),
             help=f"{tag}{field.metadata['help']} (default: {_defaults(task, name, owners)})",
         )
     return p
@@ -165,10 +164,9 @@ def _params(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _api_kwargs(args: argparse.Namespace) -> dict[str, object]:
-    """Keyword arguments of every task: engine, its parameters, seed, device, depth and
-    progress."""
+    """Keyword arguments of every task: engine, its parameters, seed, device and depth."""
     kw = {"engine": args.engine, "seed": args.seed, "device": args.device, "levels": args.levels}
-    return {**kw, **_params(args), "progress": not args.quiet}
+    return {**kw, **_params(args)}
 
 
 def _input(args: argparse.Namespace) -> tuple[object, str]:
@@ -181,72 +179,68 @@ def _input(args: argparse.Namespace) -> tuple[object, str]:
     return args.input, Path(args.input).stem
 
 
-def _cmd_generate(args: argparse.Namespace) -> Result:
+def _cmd_generate(args: argparse.Namespace, **run: object) -> Result:
     from .tasks.generation import generate
 
     src, _ = _input(args)
-    kw = _api_kwargs(args)
-    return generate(
-        src, args.n, start=args.start, size=args.size, scale=args.scale, sigma=args.sigma, **kw
-    )
-
-
-def _open_outputs(args: argparse.Namespace, names: Sequence[str]) -> bool:
-    """Fail before any work when an output cannot be written; returns whether the output
-    folder was created (so that a failed run can remove it again)."""
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output folder {out} is a file")
-    created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create output folder {out}: {e.strerror}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {out} is not writable")
-    if not args.force:
-        for name in names:
-            if (out / name).exists():
-                if created:
-                    out.rmdir()
-                raise OutputError(f"{out / name} exists (use --force to overwrite)")
-    return created
-
-
-def _write(args: argparse.Namespace, names: Sequence[str], result: Result) -> list[Path]:
-    """Write every image of ``result`` with its metadata, as the API returns it."""
-    paths = []
-    for i, (name, image) in enumerate(zip(names, result, strict=True)):
-        text = {METADATA_KEY: json.dumps(result.metadata_of(i), sort_keys=True, default=str)}
-        paths.append(write_image(image, args.out / name, text, force=True))
-    return paths
+    kw = {**_api_kwargs(args), **run}
+    return generate(src, size=args.size, scale=args.scale, sigma=args.sigma, **kw)
 
 
 def _image_command(
-    produce: Callable[[argparse.Namespace], Result],
+    produce: Callable[..., Result],
     names: Callable[[argparse.Namespace], list[str]],
+    samples: bool = False,
 ) -> Callable[[argparse.Namespace], int]:
-    """A command that makes images: outputs checked before the work, written atomically after."""
+    """A command that makes images: its outputs checked before the work and written as they
+    are made (:class:`~dropgan.outputs.OutputSet`).
+
+    ``produce(args, progress=...)`` returns the task's result; with ``samples``, it also takes
+    ``start`` and ``n`` and is called once per sample, so that each is written as soon as it
+    is made (sample i does not depend on the others).
+    """
 
     def run(args: argparse.Namespace) -> int:
-        start = time.perf_counter()
+        started = time.perf_counter()
+        if samples:
+            check_count("number of samples", args.n)
+            check_count("start", args.start, 0)
         files = names(args)
-        created = _open_outputs(args, files)
-        try:
-            paths = _write(args, files, produce(args))
-        except BaseException:
-            if created and not any(args.out.iterdir()):
-                args.out.rmdir()
-            raise
+        root = as_progress(not args.quiet)
+        with OutputSet(args.out, files, force=args.force) as out:
+            try:
+                if samples:
+                    parts = root.parts(len(files), "sample")
+                    for i, (name, part) in enumerate(zip(files, parts, strict=True)):
+                        result = produce(args, start=args.start + i, n=1, progress=_relay(part))
+                        out.write(name, result[0], result.metadata_of(0))
+                else:
+                    result = produce(args, progress=_relay(root.part(1.0)))
+                    for i, name in enumerate(files):
+                        out.write(name, result[i], result.metadata_of(i))
+                root.finish()
+            except BaseException as e:
+                if out.written and isinstance(e, (KeyboardInterrupt, DropganError)):
+                    print(
+                        f"dropgan: note: {len(out.written)} of {len(files)} image(s) were "
+                        f"written to {args.out}/ before this stopped",
+                        file=sys.stderr,
+                    )
+                raise
         if not args.quiet:
             print(
-                f"dropgan: wrote {len(paths)} image(s) to {args.out}/ in "
-                f"{time.perf_counter() - start:.1f} s",
+                f"dropgan: wrote {len(out.written)} image(s) to {args.out}/ in "
+                f"{time.perf_counter() - started:.1f} s",
                 file=sys.stderr,
             )
         return 0
 
     return run
+
+
+def _relay(part: Progress) -> Callable[[ProgressEvent], None]:
+    """A progress callable that relays a task's events into ``part`` of the command's bar."""
+    return lambda event: part.at(event.fraction, event.stage)
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -270,7 +264,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         help="noise at the coarsest level (diversity; default: 0.75)",
     )
     names = lambda a: [f"{_input(a)[1]}_{i}.png" for i in range(a.start, a.start + max(a.n, 0))]  # noqa: E731
-    p.set_defaults(run=_image_command(_cmd_generate, names))
+    p.set_defaults(run=_image_command(_cmd_generate, names, samples=True))
 
 
 def _stem(path: str) -> str:
@@ -289,8 +283,8 @@ def _task_epilog(task: str, depth: str) -> str:
     return f"{own}--levels: {depth}."
 
 
-def _cmd_retarget(args: argparse.Namespace) -> Result:
-    kw = _api_kwargs(args)
+def _cmd_retarget(args: argparse.Namespace, **run: object) -> Result:
+    kw = {**_api_kwargs(args), **run}
     return retarget.retarget(args.input, args.size, scale=args.scale, max_step=args.max_step, **kw)
 
 
@@ -324,8 +318,9 @@ def _add_retarget(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_image_command(_cmd_retarget, _retarget_names))
 
 
-def _cmd_analogy(args: argparse.Namespace) -> Result:
-    return analogy.analogy(args.source, args.structure, refine=args.refine, **_api_kwargs(args))
+def _cmd_analogy(args: argparse.Namespace, **run: object) -> Result:
+    kw = {**_api_kwargs(args), **run}
+    return analogy.analogy(args.source, args.structure, refine=args.refine, **kw)
 
 
 def _analogy_names(args: argparse.Namespace) -> list[str]:
@@ -352,8 +347,8 @@ def _add_analogy(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_image_command(_cmd_analogy, _analogy_names))
 
 
-def _cmd_inpaint(args: argparse.Namespace) -> Result:
-    return inpaint.inpaint(args.input, args.mask, steer=args.steer, **_api_kwargs(args))
+def _cmd_inpaint(args: argparse.Namespace, **run: object) -> Result:
+    return inpaint.inpaint(args.input, args.mask, steer=args.steer, **_api_kwargs(args), **run)
 
 
 def _inpaint_names(args: argparse.Namespace) -> list[str]:
@@ -382,8 +377,8 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_image_command(_cmd_inpaint, _inpaint_names))
 
 
-def _cmd_collage(args: argparse.Namespace) -> Result:
-    return collage.collage(args.inputs, args.size, **_api_kwargs(args))
+def _cmd_collage(args: argparse.Namespace, **run: object) -> Result:
+    return collage.collage(args.inputs, args.size, **_api_kwargs(args), **run)
 
 
 def _collage_names(args: argparse.Namespace) -> list[str]:
@@ -404,9 +399,9 @@ def _add_collage(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_image_command(_cmd_collage, _collage_names))
 
 
-def _cmd_edit(args: argparse.Namespace) -> Result:
-    kw = _api_kwargs(args)
-    return edit.edit(args.original, args.edited, args.n, start=args.start, sigma=args.sigma, **kw)
+def _cmd_edit(args: argparse.Namespace, **run: object) -> Result:
+    kw = {**_api_kwargs(args), **run}
+    return edit.edit(args.original, args.edited, sigma=args.sigma, **kw)
 
 
 def _edit_names(args: argparse.Namespace) -> list[str]:
@@ -433,7 +428,7 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         help="noise at the coarsest level, for variants (default: 0)",
     )
-    p.set_defaults(run=_image_command(_cmd_edit, _edit_names))
+    p.set_defaults(run=_image_command(_cmd_edit, _edit_names, samples=True))
 
 
 def _cmd_setup_metrics(args: argparse.Namespace) -> int:
@@ -444,10 +439,21 @@ def _cmd_setup_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metric_list(text: str | None) -> list[str] | None:
+    """'a,b' -> ['a', 'b']; None -> None (all metrics)."""
+    if text is None:
+        return None
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise InputError(f"no metric named in {text!r}")
+    return names
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .metrics import evaluate_folders, markdown_table
 
-    metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
+    metrics = _metric_list(args.metrics)
+    check_count("patch size", args.patch_size, 1)
     rows = evaluate_folders(
         args.real,
         args.fake,
@@ -479,7 +485,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         if not sep or not name or not folder:
             raise InputError(f"--reference expects NAME=DIR, got {item!r}")
         references[name] = Path(folder)
-    metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
+    metrics = _metric_list(args.metrics)
     params = _params(args)
     if args.levels is not None:
         params["levels"] = args.levels

@@ -134,6 +134,13 @@ class Progress:
         done = min(self._done / self._total, 1.0)
         self._sink.emit(self._offset + self._width * done, self._stage(stage))
 
+    def at(self, fraction: float, stage: str = "") -> None:
+        """Report that ``fraction`` (0 to 1) of this span is done: for relaying the events
+        of a nested run (a front end that runs a task in chunks)."""
+        self._total = 1.0
+        self._done = 0.0
+        self.advance(fraction, stage)
+
     def check(self, stage: str = "") -> None:
         """Report without progress: a cancellation point inside a long unit of work."""
         self.advance(0.0, stage)

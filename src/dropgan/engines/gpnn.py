@@ -104,7 +104,11 @@ class GPNNParams:
     )
     memory_budget: int | None = field(
         default=None,
-        metadata={**_help("bytes for exact search tiles, e.g. 512M"), "default_text": "1G"},
+        metadata={
+            **_help("bytes for exact search tiles, e.g. 512M"),
+            "default_text": "1G",
+            "cli_type": str,  # "512M" is parsed, and checked, by the dataclass
+        },
     )
 
     def __post_init__(self) -> None:

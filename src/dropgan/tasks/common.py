@@ -153,7 +153,12 @@ class Plan:
         pyramid ratio and the patch size)."""
         if self.levels is not None:
             return self.levels
-        return self.engine.depth(self.params, source_sizes, out_size, rule)
+        depth = self.engine.depth(self.params, source_sizes, out_size, rule)
+        if depth > MAX_LEVELS:
+            raise InputError(
+                f"the pyramid would have {depth} levels (at most {MAX_LEVELS}): use a smaller ratio"
+            )
+        return depth
 
     def level_sizes(self, size: Sequence[int], depth: int, what: str) -> list[tuple[int, int]]:
         """The pyramid level sizes of an image of ``size``, checked to hold patches."""
@@ -177,7 +182,13 @@ class Plan:
         pyramids = []
         for i, (x, mask) in enumerate(zip(sources, masks, strict=True)):
             what = "source image" if len(sources) == 1 else f"source image {i + 1}"
-            sizes = self.level_sizes(tuple(x.shape[-2:]), depth, what)
+            size = tuple(x.shape[-2:])
+            if min(size) < 2 * self.patch_size:
+                raise InputError(
+                    f"{what} of {size[1]}x{size[0]} px is too small: its sides must be at least "
+                    f"twice the patch size ({2 * self.patch_size} px)"
+                )
+            sizes = self.level_sizes(size, depth, what)
             levels = pyramid(x, sizes)
             pyramids.append(Source(levels, None if mask is None else mask_pyramid(mask, sizes)))
         return Problem(tuple(pyramids), tuple(out_sizes), initial, noise)
@@ -254,7 +265,6 @@ def make_result(
         "levels": depth,
         "options": dict(options),
         "seed": int(seed),
-        "n": len(images),
         "inputs": list(inputs),
         "device": plan.device.type,
         "dropgan": __version__,

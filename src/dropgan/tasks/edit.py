@@ -141,5 +141,5 @@ def edit(
         seed=seed,
         depth=depth,
         inputs=[input_record(original, x, "original"), input_record(edited, e, "edited")],
-        options={"sigma": sigma, "start": start},
+        options={"sigma": sigma},
     )

@@ -9,7 +9,7 @@ from dataclasses import replace
 import torch
 
 from ..errors import InputError
-from ..image import ImageLike, read_image
+from ..image import ImageLike, check_pixel_limit, read_image
 from ..params import is_real
 from ..progress import ProgressLike, as_progress
 from ..pyramid import depth_for_generation
@@ -25,18 +25,14 @@ from .common import (
 
 __all__ = ["generate", "output_size"]
 
-#: The largest output, in pixels, of any task unless told otherwise: about what a 24 GB
-#: machine holds for GPNN at 4000 x 3000 with PatchMatch (the largest per-pixel cost).
-MAX_OUTPUT_PIXELS = 16_000_000
-
 
 def output_size(
     source_size: Sequence[int],
     size: Sequence[int] | None = None,
     scale: float | Sequence[float] | None = None,
-    max_pixels: int = MAX_OUTPUT_PIXELS,
 ) -> tuple[int, int]:
-    """The (height, width) of the output: ``size`` if given, else the source's times ``scale``.
+    """The (height, width) of the output: ``size`` if given, else the source's times ``scale``;
+    checked against the pixel limit (:func:`~dropgan.image.pixel_limit`).
 
     Examples
     --------
@@ -62,10 +58,7 @@ def output_size(
         h, w = source_size
     if h < 1 or w < 1:
         raise InputError(f"output size must be positive, got {w}x{h}")
-    if h * w > max_pixels:
-        raise InputError(
-            f"output of {w}x{h} px is above the limit of {max_pixels / 1e6:g} Mpx (max_pixels)"
-        )
+    check_pixel_limit(h, w, "output")
     return h, w
 
 
@@ -152,12 +145,6 @@ def generate(
     plan = make_plan("generate", engine, params, device, levels)
     x = read_image(image)
     src_size = tuple(x.shape[-2:])
-    p = plan.patch_size
-    if min(src_size) < 2 * p:
-        raise InputError(
-            f"image of {src_size[1]}x{src_size[0]} px is too small: its sides "
-            f"must be at least twice the patch size ({2 * p} px)"
-        )
     out = output_size(src_size, size, scale)
     depth = plan.depth([src_size], out, lambda r, p: _generation_depth(src_size, out, r, p))
     problem = plan.problem([x.to(plan.device)], out, depth)
@@ -175,5 +162,5 @@ def generate(
         seed=seed,
         depth=depth,
         inputs=[input_record(image, x, "image")],
-        options={"size": size_text(out), "sigma": sigma, "start": start},
+        options={"size": size_text(out), "sigma": sigma},
     )
