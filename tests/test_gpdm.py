@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -24,15 +22,11 @@ from dropgan.image import read_image
 from dropgan.metrics.patch_stats import coherence, completeness
 from dropgan.pyramid import depth_for_coarsest, level_sizes, resize
 
-IMAGES = Path(__file__).parents[1].parent / "shared" / "images"
-
 
 @pytest.fixture(scope="module")
-def photo() -> torch.Tensor:
+def photo(fixtures_dir) -> torch.Tensor:
     """A real photograph (SIGD16 #3) at 64 x 48."""
-    path = IMAGES / "sigd16" / "3.jpg"
-    if not path.exists():
-        pytest.skip("shared images not available")
+    path = fixtures_dir / "sigd16" / "3.jpg"
     return resize(read_image(path), (48, 64)).clamp(0, 1)
 
 

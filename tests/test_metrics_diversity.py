@@ -12,13 +12,12 @@ from dropgan.metrics import (
     mean_pairwise_lpips,
     pairwise_lpips,
     pixel_diversity,
-    setup_metrics,
 )
 
 
 @pytest.fixture(scope="module")
-def cache():
-    return setup_metrics(quiet=True)
+def cache(metrics_cache):
+    return metrics_cache
 
 
 @pytest.fixture(scope="module")

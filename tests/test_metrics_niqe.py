@@ -10,20 +10,18 @@ from PIL import ImageFilter
 
 from dropgan.errors import InputError
 from dropgan.image import read_image, to_pil
-from dropgan.metrics import niqe, setup_metrics
+from dropgan.metrics import niqe
 from dropgan.metrics.niqe import _half_matrix, niqe_features
 
-SIGD16 = Path(__file__).parents[1].parent / "shared" / "images" / "sigd16"
+SIGD16 = Path(__file__).parent / "fixtures" / "sigd16"
 
 
 @pytest.fixture(scope="module")
-def cache():
-    return setup_metrics(quiet=True)
+def cache(metrics_cache):
+    return metrics_cache
 
 
 def _photo(name):
-    if not (SIGD16 / name).is_file():
-        pytest.skip(f"SIGD16 photo {name} not found beside the repository")
     return read_image(SIGD16 / name)
 
 

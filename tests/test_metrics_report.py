@@ -15,13 +15,12 @@ from dropgan.metrics import (
     histogram_plot,
     markdown_table,
     pair_samples,
-    setup_metrics,
 )
 
 
 @pytest.fixture(scope="module")
-def cache():
-    return setup_metrics(quiet=True)
+def cache(metrics_cache):
+    return metrics_cache
 
 
 def _write(folder, name, image):

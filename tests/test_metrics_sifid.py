@@ -9,13 +9,13 @@ from PIL import ImageFilter
 from dropgan.errors import InputError
 from dropgan.examples import example
 from dropgan.image import read_image, to_pil
-from dropgan.metrics import frechet_distance, setup_metrics, sifid
+from dropgan.metrics import frechet_distance, sifid
 from dropgan.metrics.sifid import feature_statistics, inception_block_features
 
 
 @pytest.fixture(scope="module")
-def cache():
-    return setup_metrics(quiet=True)
+def cache(metrics_cache):
+    return metrics_cache
 
 
 @pytest.fixture(scope="module")

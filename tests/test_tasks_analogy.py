@@ -17,10 +17,10 @@ def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((la * lb).sum() / (la.norm() * lb.norm()))
 
 
-def test_analogy_has_the_layout_of_b_and_the_patches_of_a(shared_images):
+def test_analogy_has_the_layout_of_b_and_the_patches_of_a(fixtures_dir):
     # A: black balls on a lawn; B: grey stones and an orange ball on planks
-    a = resize(read_image(shared_images / "analogy" / "209.jpg"), (64, 64)).clamp(0, 1)
-    b = resize(read_image(shared_images / "analogy" / "208.jpg"), (56, 72)).clamp(0, 1)
+    a = resize(read_image(fixtures_dir / "analogy" / "209.jpg"), (64, 64)).clamp(0, 1)
+    b = resize(read_image(fixtures_dir / "analogy" / "208.jpg"), (56, 72)).clamp(0, 1)
     y = dropgan.analogy(a, b, nn="exact", iters=2).image
     assert y.shape == b.shape
     with_b, with_a = _correlation(y, b), _correlation(y, resize(a, (56, 72)))
