@@ -32,7 +32,7 @@ def test_gpnn_only_options_are_refused_for_gpdm(small_photo):
     with pytest.raises(InputError, match="nn do not apply to the gpdm engine"):
         dropgan.generate(small_photo, engine="gpdm", nn="exact")
     with pytest.raises(InputError, match="unknown engine"):
-        dropgan.generate(small_photo, engine="singan")
+        dropgan.generate(small_photo, engine="nope")
 
 
 def test_cli_engine_option(tmp_path, small_photo):

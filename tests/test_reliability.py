@@ -64,7 +64,7 @@ CORPUS = [
     ("generate {corrupt}", "corrupt"),
     ("generate {bomb}", "pixels"),
     ("generate {tiny}", "too small"),
-    ("generate {photo} --example balloons", "not both"),
+    ("generate {photo} --example balloons", "one of"),
     ("generate {photo} --seed 1180591620717411303424", "seed"),
     ("generate {photo} --seed -1", "seed"),
     ("generate {photo} --device mps", "device"),

@@ -9,7 +9,14 @@
 [(3, 47, 62), (3, 47, 62)]
 """
 
-from ._version import __version__
+import os as _os
+
+# OpenMP threads that spin while waiting for work made a run 15x slower on a busy machine
+# (PatchMatch is many small tensor operations); waiting passively costs little on an idle one
+# (benchmarks/bench_threads.py). OpenMP reads this when torch loads, so it is set first.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from ._version import __version__  # noqa: E402
 from .engines.gpnn import GPNNParams
 from .errors import DropganError, InputError, OutputError
 from .examples import example
@@ -22,6 +29,7 @@ from .tasks.generation import generate
 from .tasks.inpaint import inpaint
 from .tasks.replay import regenerate
 from .tasks.retarget import retarget
+from .tasks.train import train
 
 __all__ = [
     "DropganError",
@@ -39,5 +47,6 @@ __all__ = [
     "read_image",
     "regenerate",
     "retarget",
+    "train",
     "write_image",
 ]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import math
+import os
 import signal
 import sys
 import time
@@ -17,9 +19,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+from PIL import Image
+
 from ._version import __version__
 from .engines import ENGINES
-from .engines.base import engines_for
+from .engines.base import TrainableEngine, engines_for
 from .errors import DropganError, InputError
 from .examples import EXAMPLES, example
 from .outputs import OutputSet
@@ -92,10 +97,18 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
+def _boolean(text: str) -> bool:
+    value = {"true": True, "on": True, "yes": True, "1": True}.get(text.lower())
+    value = {"false": False, "off": False, "no": False, "0": False}.get(text.lower(), value)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return value
+
+
 def _option_type(hint: object) -> Callable[[str], object]:
     """The argparse type of a parameter field from its type hint (``X | None`` is X)."""
     args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-    return {int: _integer, float: _number}.get(args[0], str)
+    return {int: _integer, float: _number, bool: _boolean}.get(args[0], str)
 
 
 def _engine_params() -> dict[str, tuple[dataclasses.Field, type, list[str]]]:
@@ -109,10 +122,15 @@ def _engine_params() -> dict[str, tuple[dataclasses.Field, type, list[str]]]:
     return found
 
 
-def _engine_options(task: str, exclude: frozenset[str] = frozenset()) -> argparse.ArgumentParser:
-    """``--engine`` with the engines that do ``task``, and every parameter of those engines
-    but ``exclude``: the registry is the only list, so a new engine needs no edit here."""
-    names = engines_for(task)
+def _engine_options(
+    task: str, exclude: frozenset[str] = frozenset(), learning: bool = False
+) -> argparse.ArgumentParser:
+    """``--engine`` with the engines that do ``task`` (only those that learn, with
+    ``learning``), and every parameter of those engines but ``exclude``: the registry is the
+    only list, so a new engine needs no edit here."""
+    names = [
+        n for n in engines_for(task) if not learning or isinstance(ENGINES[n], TrainableEngine)
+    ]
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("engine")
     g.add_argument(
@@ -126,24 +144,35 @@ def _engine_options(task: str, exclude: frozenset[str] = frozenset()) -> argpars
         if not set(owners) & set(names) or name in exclude:
             continue
         owners = [o for o in owners if o in names]
-        tag = "" if len(owners) == len(names) else f"{', '.join(owners)}: "
         g.add_argument(
             f"--{name.replace('_', '-')}",
             dest=f"param_{name}",
             metavar=name.upper(),
             type=field.metadata.get("cli_type") or _option_type(hint),
-            help=f"{tag}{field.metadata['help']} (default: {_defaults(task, name, owners)})",
+            help=_option_help(task, name, owners, all_engines=len(owners) == len(names)),
         )
     return p
+
+
+def _option_help(task: str, name: str, engines: Sequence[str], all_engines: bool) -> str:
+    """An engine parameter's help: its text and default, per engine where they differ."""
+    texts = {e: _field(e, name).metadata["help"] for e in engines}
+    if len(set(texts.values())) == 1:
+        tag = "" if all_engines else f"{', '.join(engines)}: "
+        return f"{tag}{texts[engines[0]]} (default: {_defaults(task, name, engines)})"
+    return "; ".join(f"{e}: {t} (default: {_defaults(task, name, [e])})" for e, t in texts.items())
+
+
+def _field(engine: str, name: str) -> dataclasses.Field:
+    return {f.name: f for f in dataclasses.fields(ENGINES[engine].params_type)}[name]
 
 
 def _defaults(task: str, name: str, engines: Sequence[str]) -> str:
     """The default of parameter ``name`` for ``task``, per engine where they differ."""
     texts = {}
     for engine in engines:
-        e = ENGINES[engine]
-        field = {f.name: f for f in dataclasses.fields(e.params_type)}[name]
-        value = e.task_defaults.get(task, {}).get(name, field.default)
+        field = _field(engine, name)
+        value = ENGINES[engine].task_defaults.get(task, {}).get(name, field.default)
         if value is None:
             texts[engine] = field.metadata.get("default_text", "none")
         else:
@@ -170,13 +199,16 @@ def _api_kwargs(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _input(args: argparse.Namespace) -> tuple[object, str]:
-    if args.example and args.input:
-        raise InputError("give an input image or --example NAME, not both")
+    given = [a for a in (args.input, args.example, args.model) if a]
+    if len(given) > 1:
+        raise InputError("give one of an input image, --example NAME and --model DIR")
+    if args.model:
+        return None, _stem(args.model)
     if args.example:
         return example(args.example), args.example
     if args.input is None:
         raise InputError("give an input image (or --example NAME)")
-    return args.input, Path(args.input).stem
+    return args.input, _stem(args.input)
 
 
 def _cmd_generate(args: argparse.Namespace, **run: object) -> Result:
@@ -184,6 +216,9 @@ def _cmd_generate(args: argparse.Namespace, **run: object) -> Result:
 
     src, _ = _input(args)
     kw = {**_api_kwargs(args), **run}
+    if args.model:
+        kw.pop("levels")
+        return generate(model=args.model, size=args.size, scale=args.scale, **kw)
     return generate(src, size=args.size, scale=args.scale, sigma=args.sigma, **kw)
 
 
@@ -252,6 +287,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", nargs="?", help="source image")
     p.add_argument("--example", choices=EXAMPLES, help="use a built-in example image")
+    p.add_argument(
+        "--model", help="sample a model trained by 'dropgan train' (folder) instead of an image"
+    )
     p.add_argument("-n", type=int, default=1, help="number of samples (default: 1)")
     p.add_argument("--start", type=int, default=0, help="index of the first sample (default: 0)")
     size = p.add_mutually_exclusive_group()
@@ -267,8 +305,51 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_image_command(_cmd_generate, names, samples=True))
 
 
-def _stem(path: str) -> str:
-    return Path(path).stem
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .tasks.train import train
+
+    kw = {k: v for k, v in _api_kwargs(args).items() if k != "levels"}
+    try:
+        train(
+            args.input,
+            args.out,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.quiet,
+            **kw,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"dropgan: note: the scales finished so far are saved in {args.out}/; "
+            "--resume continues the training",
+            file=sys.stderr,
+        )
+        raise
+    if not args.quiet:
+        print(f"dropgan: model saved to {args.out}/", file=sys.stderr)
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        parents=[_engine_options("generate", learning=True)],
+        help="train a model of one image (SinGAN), saved after every scale",
+        description="Train a model of INPUT with an engine that learns; 'dropgan generate "
+        "--model OUT' samples it.",
+    )
+    p.add_argument("input", nargs="?", help="training image (not needed with --resume)")
+    p.add_argument("--out", type=Path, required=True, help="model folder")
+    p.add_argument("--resume", action="store_true", help="continue the training in --out")
+    p.add_argument("--force", action="store_true", help="replace a model in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--seed", type=_seed, help="random seed (default: 0, or the resumed model's)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    p.set_defaults(run=_cmd_train, levels=None)
+
+
+def _stem(path: object) -> str:
+    return Path(path).stem if isinstance(path, (str, os.PathLike)) else STDIN_STEM
 
 
 def _task_epilog(task: str, depth: str) -> str:
@@ -611,6 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for add in (
         _add_generate,
+        _add_train,
         _add_retarget,
         _add_analogy,
         _add_inpaint,
@@ -626,18 +708,56 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
     print(f"dropgan: note: {message}", file=sys.stderr)
 
 
+#: The file stem of outputs made from an image read from standard input.
+STDIN_STEM = "stdin"
+
+#: The arguments that name one input image, or ``-`` for standard input.
+_IMAGE_ARGS = ("input", "source", "structure", "mask", "original", "edited", "inputs")
+
+
+def _read_stdin(args: argparse.Namespace) -> None:
+    """Replace an image argument ``-`` by the image read from standard input (once)."""
+    dashes: list[tuple[str, int]] = []
+    for name in _IMAGE_ARGS:
+        value = getattr(args, name, None)
+        values = value if isinstance(value, list) else [value]
+        dashes += [(name, i) for i, v in enumerate(values) if v == "-"]
+    if not dashes:
+        return
+    if len(dashes) > 1:
+        raise InputError("only one input can be read from standard input (-)")
+    try:
+        image = Image.open(io.BytesIO(sys.stdin.buffer.read()))
+        image.load()
+    except (OSError, ValueError, SyntaxError):
+        raise InputError("standard input holds no image Pillow can read") from None
+    name, i = dashes[0]
+    if name == "inputs":
+        args.inputs[i] = image
+    else:
+        setattr(args, name, image)
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dropgan`` command; returns the exit status."""
-    signal.signal(signal.SIGTERM, _terminate)  # a kill is cleaned up like Ctrl-C
+    previous = signal.signal(signal.SIGTERM, _terminate)  # a kill is cleaned up like Ctrl-C
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _one_line_warnings
     if getattr(args, "quiet", False):
         warnings.simplefilter("ignore")
     try:
+        _read_stdin(args)
         return args.run(args)
     except DropganError as e:
         print(f"dropgan: error: {e}", file=sys.stderr)
@@ -645,6 +765,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dropgan: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, torch.OutOfMemoryError):
+        print(
+            "dropgan: error: out of memory: use a smaller image, output or --memory-budget",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as e:  # disk full, a file vanished, ...: the library's own are OutputErrors
+        print(f"dropgan: error: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if os.environ.get("DROPGAN_DEBUG"):
+            raise
+        print(
+            f"dropgan: internal error: {type(e).__name__}: {e} "
+            "(please report it; DROPGAN_DEBUG=1 shows where)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

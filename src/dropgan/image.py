@@ -434,8 +434,14 @@ def read_image(
     raise InputError(f"{name}: cannot read an image from {type(image).__name__}")
 
 
+#: A mask pixel is inside when some channel exceeds this: any colour but black, with room
+#: for the noise of a lossy save of black (a few grey levels of 255).
+MASK_THRESHOLD = 0.1
+
+
 def read_mask(mask: ImageLike, name: str = "mask", max_pixels: int | None = None) -> torch.Tensor:
-    """Read a mask: any pixel brighter than half-grey in some channel is inside it.
+    """Read a mask: every pixel that is not black (:data:`MASK_THRESHOLD`) is inside it, so a
+    hole painted grey or in any colour counts.
 
     The values follow :func:`read_image`'s rule (a bool array is a mask as it is).
 
@@ -451,7 +457,7 @@ def read_mask(mask: ImageLike, name: str = "mask", max_pixels: int | None = None
     >>> int(read_mask(m).sum())
     1
     """
-    return read_image(mask, name, max_pixels).amax(dim=0) > 0.5
+    return read_image(mask, name, max_pixels).amax(dim=0) > MASK_THRESHOLD
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

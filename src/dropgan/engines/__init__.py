@@ -7,9 +7,11 @@ the default of every task.
 from .base import ENGINES, Engine, Problem, Run, Source, TrainableEngine, get_engine, register
 from .gpdm import GPDM, GPDMParams
 from .gpnn import GPNN, GPNNParams
+from .singan import SinGAN, SinGANParams
 
 register(GPNN())
 register(GPDM())
+register(SinGAN())
 
 __all__ = [
     "ENGINES",
@@ -17,6 +19,8 @@ __all__ = [
     "GPDMParams",
     "GPNN",
     "GPNNParams",
+    "SinGAN",
+    "SinGANParams",
     "Engine",
     "Problem",
     "Run",

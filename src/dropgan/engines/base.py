@@ -15,6 +15,7 @@ through the API (``engine="name"``) and the command line (``--engine name``).
 from __future__ import annotations
 
 import dataclasses
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -171,17 +172,48 @@ class Engine(ABC):
 class TrainableEngine(Engine):
     """An engine that learns a model of the source first (SinGAN, PetsGAN).
 
-    :meth:`synthesize` fits a model on the first source and samples it; a task given a
-    trained model calls :meth:`sample` directly.
+    :meth:`synthesize` fits a model on the first source and samples it; tasks that make
+    several samples fit once (:meth:`fit`) and sample each (:meth:`sample`), and a model
+    trained before (:meth:`load`) serves them without training.
     """
 
     @abstractmethod
-    def fit(self, source: Source, params: Any, run: Run) -> Any:
-        """Learn a model of ``source``."""
+    def fit(
+        self,
+        source: Source,
+        params: Any,
+        run: Run,
+        *,
+        checkpoint: Callable[[Any], object] | None = None,
+        resume: Any = None,
+    ) -> Any:
+        """Learn a model of ``source``; ``checkpoint`` gets the partial model after each
+        stage, and training from a ``resume``d partial model ends as an uninterrupted run."""
 
     @abstractmethod
     def sample(self, model: Any, problem: Problem, run: Run) -> torch.Tensor:
-        """One image ``(3, H, W)`` from a trained ``model``."""
+        """One image ``(3, H, W)`` from a trained ``model``; a problem without sources asks
+        for ``out_sizes[0]`` itself."""
+
+    @abstractmethod
+    def save(self, model: Any, folder: str | os.PathLike) -> None:
+        """Write ``model`` to ``folder`` (weights and a JSON config; no pickle)."""
+
+    @abstractmethod
+    def load(self, folder: str | os.PathLike, device: torch.device) -> Any:
+        """A model written by :meth:`save`, running no code from its files."""
+
+    @abstractmethod
+    def model_size(self, model: Any) -> tuple[int, int]:
+        """The (height, width) of the image ``model`` was trained on."""
+
+    def configure(self, model: Any, options: Mapping[str, object]) -> Any:
+        """``model`` with sampling ``options`` applied; by default it takes none."""
+        if any(v is not None for v in options.values()):
+            raise InputError(
+                f"parameter(s) {', '.join(sorted(options))} are fixed by the trained model"
+            )
+        return model
 
     def synthesize(self, problem: Problem, params: Any, run: Run) -> torch.Tensor:
         fit, sample = run.progress.part(0.9, "training"), run.progress.part(0.1, "sampling")

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .._version import __version__
-from ..engines import Engine, Problem, Run, Source, get_engine
+from ..engines import Engine, Problem, Run, Source, TrainableEngine, get_engine
 from ..errors import InputError
 from ..image import ImageLike
 from ..params import check_count, check_seed, is_real, sample_seed
@@ -201,9 +201,24 @@ class Plan:
         gen = torch.Generator().manual_seed(seed)
         return sigma * torch.randn((3, int(size[0]), int(size[1])), generator=gen)
 
-    def run(self, problem: Problem, seed: int, progress: Progress) -> torch.Tensor:
-        """One image for ``problem``, on the plan's device."""
-        return self.engine.synthesize(problem, self.params, Run(self.device, seed, progress))
+    @property
+    def learns(self) -> bool:
+        """Whether the engine trains a model first (:class:`~dropgan.engines.TrainableEngine`)."""
+        return isinstance(self.engine, TrainableEngine)
+
+    def fit(self, problem: Problem, seed: int, progress: Progress) -> Any:
+        """The engine's model of the problem's first source (engines that learn)."""
+        run = Run(self.device, seed, progress)
+        return self.engine.fit(problem.sources[0], self.params, run)
+
+    def run(
+        self, problem: Problem, seed: int, progress: Progress, model: Any = None
+    ) -> torch.Tensor:
+        """One image for ``problem``, on the plan's device; from ``model`` when given."""
+        run = Run(self.device, seed, progress)
+        if model is not None:
+            return self.engine.sample(model, problem, run)
+        return self.engine.synthesize(problem, self.params, run)
 
 
 def make_plan(

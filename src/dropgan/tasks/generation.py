@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
 
+from ..engines import ENGINES, Problem, TrainableEngine, get_engine
+from ..engines.base import engines_for
 from ..errors import InputError
 from ..image import ImageLike, check_pixel_limit, read_image
-from ..params import is_real
-from ..progress import ProgressLike, as_progress
+from ..params import check_seed, is_real
+from ..progress import Progress, ProgressLike, as_progress
 from ..pyramid import depth_for_generation
 from ..result import Result
 from .common import (
@@ -74,7 +77,7 @@ def _generation_depth(
 
 
 def generate(
-    image: ImageLike,
+    image: ImageLike | None = None,
     n: int = 1,
     *,
     seed: int = 0,
@@ -83,6 +86,7 @@ def generate(
     scale: float | Sequence[float] | None = None,
     sigma: float = 0.75,
     engine: str = "gpnn",
+    model: object = None,
     levels: int | None = None,
     device: str | torch.device | None = None,
     progress: ProgressLike = False,
@@ -93,25 +97,31 @@ def generate(
     Parameters
     ----------
     image : path, PIL.Image, ndarray or Tensor
-        The source image.
+        The source image (not with ``model``).
     n : int
         Number of samples.
     seed : int
         Seed of the run; sample ``i`` uses a seed derived from it and ``i`` alone
-        (:func:`~dropgan.params.sample_seed`), so it is the same whatever ``n``.
+        (:func:`~dropgan.params.sample_seed`), so it is the same whatever ``n``. Engines that
+        learn train their model with ``seed`` itself.
     start : int
         Index of the first sample: ``start=4, n=2`` makes samples 4 and 5 of the run.
     size : (height, width), optional
-        Output size; by default the source's (SinGAN's arbitrary-size samples otherwise).
+        Output size; by default the source's (or the model's).
     scale : float or (sy, sx), optional
-        Output size as a multiple of the source's, instead of ``size``.
+        Output size as a multiple of the source's (or the model's), instead of ``size``.
     sigma : float
         Standard deviation of the Gaussian noise added at the coarsest level, per pixel and
-        channel, on [0, 1] values: the diversity knob (paper: 0.75). Every engine adds it
-        to its start: GPNN's is the source's coarsest level, GPDM's mid-grey.
+        channel, on [0, 1] values: the diversity knob (paper: 0.75). Every engine that starts
+        from a guess adds it to its start: GPNN's is the source's coarsest level, GPDM's
+        mid-grey; SinGAN draws its own noise.
     engine : str
         A registered engine (:data:`dropgan.engines.ENGINES`): ``"gpnn"`` (default),
-        ``"gpdm"``, ...; ``**params`` are its parameters.
+        ``"gpdm"``, ``"singan"``; ``**params`` are its parameters.
+    model : model or folder, optional
+        A model trained before (:func:`dropgan.train`): samples without training, by
+        ``engine`` if it learns, else by the first registered engine that does (SinGAN).
+        ``**params`` may then only change how it samples (SinGAN: ``start_scale``).
     levels : int, optional
         Number of downscalings N; by default the engine's rule for generation (GPNN: the
         coarsest level's smaller side at most two patches or its longer side at most 2.75
@@ -124,9 +134,10 @@ def generate(
         :class:`~dropgan.progress.ProgressEvent`; an exception it raises cancels the run.
     **params
         The engine's parameters (GPNN: :class:`~dropgan.engines.gpnn.GPNNParams`,
-        ``patch_size``, ``ratio``, ``alpha``, ``iters``, ``coarsest_iters``,
+        ``patch_size``, ``ratio``, ``alpha``, ``iters``, ``coarsest_iters``, ``keys``,
         ``blend_sigma``, ``nn``, ``memory_budget``; GPDM:
-        :class:`~dropgan.engines.gpdm.GPDMParams`).
+        :class:`~dropgan.engines.gpdm.GPDMParams`; SinGAN:
+        :class:`~dropgan.engines.singan.SinGANParams`).
 
     Returns
     -------
@@ -142,16 +153,22 @@ def generate(
     """
     root = as_progress(progress)
     sigma = check_sigma(sigma)
+    seed = check_seed(seed)
+    if model is not None:
+        return _from_model(model, n, seed, start, size, scale, engine, device, root, params)
+    if image is None:
+        raise InputError("give a source image (or a trained model)")
     plan = make_plan("generate", engine, params, device, levels)
     x = read_image(image)
     src_size = tuple(x.shape[-2:])
     out = output_size(src_size, size, scale)
     depth = plan.depth([src_size], out, lambda r, p: _generation_depth(src_size, out, r, p))
     problem = plan.problem([x.to(plan.device)], out, depth)
+    trained = plan.fit(problem, seed, root.part(0.9, "training")) if plan.learns else None
 
     def one(seed: int, progress) -> torch.Tensor:
         noise = plan.noise(problem.out_sizes[-1], sigma, seed)
-        return plan.run(replace(problem, noise=noise), seed, progress)
+        return plan.run(replace(problem, noise=noise), seed, progress, trained)
 
     images, own = run_samples(n, seed, start, root, one)
     return make_result(
@@ -163,4 +180,47 @@ def generate(
         depth=depth,
         inputs=[input_record(image, x, "image")],
         options={"size": size_text(out), "sigma": sigma},
+    )
+
+
+def _from_model(
+    model: object,
+    n: int,
+    seed: int,
+    start: int,
+    size: Sequence[int] | None,
+    scale: float | Sequence[float] | None,
+    engine: str,
+    device: str | torch.device | None,
+    root: Progress,
+    options: dict[str, object],
+) -> Result:
+    """Samples of a model trained before: no training, no source image."""
+    if not isinstance(get_engine(engine), TrainableEngine):
+        # a model is a learning engine's: the first one registered unless named
+        learning = [e for e in engines_for("generate") if isinstance(ENGINES[e], TrainableEngine)]
+        if not learning:
+            raise InputError("no registered engine uses trained models")
+        engine = learning[0]
+    plan = make_plan("generate", engine, {}, device)
+    record = {"role": "model"}
+    if isinstance(model, (str, os.PathLike)):
+        record["file"] = os.path.basename(os.path.normpath(model))
+        model = plan.engine.load(model, plan.device)
+    model = plan.engine.configure(model, options)
+    plan = replace(plan, params=model.params)
+    out = output_size(plan.engine.model_size(model), size, scale)
+    problem = Problem((), (out,))
+    images, own = run_samples(
+        n, seed, start, root, lambda s, part: plan.run(problem, s, part, model)
+    )
+    return make_result(
+        plan,
+        images,
+        own,
+        root,
+        seed=seed,
+        depth=0,
+        inputs=[record],
+        options={"size": size_text(out)},
     )
