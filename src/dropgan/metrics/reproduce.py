@@ -5,37 +5,37 @@ search backend, noise, samples per image), times them, measures them and referen
 with :func:`~dropgan.metrics.evaluate_folders`, and writes one markdown page: a summary
 table, per-image tables, the machine and the ``dropgan reproduce`` command that remakes it.
 
-Generated images carry their settings in their PNG metadata, so a rerun reuses the images
-whose settings match (an interrupted run continues where it stopped) and regenerates the
-rest; ``force`` regenerates everything.
+The samples are made by the batch runner (:func:`dropgan.batch.run_batch`), one job per image
+and run, on the local pool of worker processes or on Ray: every image carries the job's
+fingerprint and its own generation time in its metadata, so a rerun reuses the images whose
+settings match (an interrupted run continues where it stopped, sample by sample) and makes
+the rest; ``force`` regenerates everything.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import shlex
-import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from tqdm import tqdm
 
 from .. import __version__
+from ..batch.manifest import Job, file_digest, parse_jobs
+from ..batch.pool import WorkerPool, choose_workers
+from ..batch.runner import BATCH_KEY, output_state, run_batch
 from ..engines import get_engine
 from ..errors import InputError, OutputError
-from ..image import read_image, write_image
+from ..image import read_image, read_metadata
 from ..search import default_backend
 from ..tasks.common import resolve_device
-from ..tasks.generation import generate
+from .patch_stats import SEARCHES
 from .report import (
     COLUMNS,
     IMAGE_SUFFIXES,
@@ -66,8 +66,6 @@ SUMMARY_COLUMNS = (
 )
 # generate()'s own arguments that a Run or reproduce() sets; not GPNN parameters.
 _SET_PER_RUN = {"image", "n", "sigma", "nn", "engine", "seed", "device", "progress"}
-_SETTINGS_KEY = "dropgan:reproduce"
-_TIMING_KEY = "dropgan:timing"
 # A sample whose mean absolute difference to its source is below one 8-bit level is a copy.
 COPY_TOLERANCE = 1 / 255
 SUMMARY_LEGEND = (
@@ -154,114 +152,71 @@ class Run:
         return "-".join([*parts, f"n{self.samples}"])
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _normalised(settings: Mapping[str, object]) -> dict[str, object]:
-    """Settings as they read back from the metadata (tuples become lists, and so on)."""
-    return json.loads(json.dumps(settings, default=str, sort_keys=True))
-
-
-def _stored(path: Path) -> tuple[dict[str, object], dict[str, float]] | None:
-    """The settings and the timing stored in a generated image, or None when the file does
-    not hold them."""
-    try:
-        with Image.open(path) as im:
-            text = dict(getattr(im, "text", {}))
-        return json.loads(text[_SETTINGS_KEY]), json.loads(text[_TIMING_KEY])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-@dataclass
-class _Job:
-    """The samples of one image in one run, and what is known of them already."""
-
-    run: Run
-    source: Path
-    paths: list[Path]
-    settings: list[dict[str, object]]
-    # per sample: seconds, cpu_seconds; and the 1-minute load average after the generation
-    timing: dict[str, float] | None = None
-
-
-def _plan(
-    run: Run,
-    sources: Sequence[Path],
-    folder: Path,
-    base: Mapping[str, object],
-    force: bool,
-) -> list[_Job]:
-    """The jobs of one run; reused images get their stored timing.
-
-    Raises OutputError, before any work, for an image in the folder that the run does not
-    write (its samples would be measured with the run's), or, unless ``force``, one that it
-    writes but that was made with other settings.
-    """
-    jobs, other_settings = [], []
-    for src in sources:
-        paths = [folder / f"{src.stem}_{i}.png" for i in range(run.samples)]
-        common = {**base, "source": src.name, "source_sha256": _sha256(src)}
-        settings = [_normalised({**common, "sample": i}) for i in range(run.samples)]
-        job = _Job(run, src, paths, settings)
-        matches = []
-        for path, want in zip(paths, settings, strict=True):
-            stored = _stored(path) if path.exists() else None
-            if path.exists() and (stored is None or stored[0] != want):
-                other_settings.append(path.name)
-            matches.append(stored if stored is not None and stored[0] == want else None)
-        # all samples of an image come from one call; a partial set is made again
-        if not force and all(matches):
-            job.timing = matches[0][1]
-        jobs.append(job)
-    expected = {p for job in jobs for p in job.paths}
-    strays = sorted(
-        p.name
-        for p in (folder.iterdir() if folder.is_dir() else ())
-        if p.suffix.lower() in IMAGE_SUFFIXES and p not in expected
-    )
-    if strays:
-        raise OutputError(f"{folder} holds images this run does not make: {_few(strays)}")
-    if other_settings and not force:
-        raise OutputError(
-            f"{folder} holds images made with other settings: {_few(other_settings)} "
-            "(use --force to regenerate them)"
-        )
-    return jobs
-
-
 def _few(names: Sequence[str]) -> str:
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-def _generate(job: _Job, seed: int, device: torch.device, params: Mapping[str, object]) -> None:
-    """Generate, time and write the samples of one job."""
-    start, cpu_start = time.perf_counter(), time.process_time()
-    samples = generate(
-        job.source,
-        job.run.samples,
-        seed=seed,
-        sigma=job.run.sigma,
-        nn=job.run.nn,
-        device=device,
-        engine=job.run.engine,
-        **params,
-    )
-    job.timing = {
-        "seconds": (time.perf_counter() - start) / job.run.samples,
-        "cpu_seconds": (time.process_time() - cpu_start) / job.run.samples,
-        "load": os.getloadavg()[0],
-        "threads": torch.get_num_threads(),
-    }
-    job.paths[0].parent.mkdir(parents=True, exist_ok=True)
-    for y, path, settings in zip(samples, job.paths, job.settings, strict=True):
-        meta = {
-            _SETTINGS_KEY: json.dumps(settings, sort_keys=True),
-            _TIMING_KEY: json.dumps(job.timing),
-            "dropgan": __version__,
+def _jobs(
+    run: Run,
+    sources: Sequence[Path],
+    folder: Path,
+    seed: int,
+    device: torch.device,
+    params: Mapping[str, object],
+) -> list[dict[str, object]]:
+    """The batch jobs of one run: one per source image, its samples named ``<stem>_<i>.png``."""
+    given = {"sigma": run.sigma, **({"nn": run.nn} if run.nn else {}), "device": device.type}
+    return [
+        {
+            "id": f"{folder.name}/{src.stem}",
+            "task": "generate",
+            "inputs": {"image": str(src.resolve())},
+            "engine": run.engine,
+            "params": {**given, **params},
+            "seed": seed,
+            "n": run.samples,
+            "out": str(folder.resolve()),
+            "name": "{stem}_{sample}.png",
         }
-        write_image(y, path, meta, force=True)
+        for src in sources
+    ]
+
+
+def _check_folder(folder: Path, jobs: Sequence[Job], force: bool) -> None:
+    """Refuse, before any work, a run folder holding an image the run does not write (it
+    would be measured with the run's), or, unless ``force``, one that it writes but that was
+    made with other settings."""
+    expected = {p.resolve() for job in jobs for p in job.outputs().values()}
+    strays = sorted(
+        p.name
+        for p in (folder.iterdir() if folder.is_dir() else ())
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.resolve() not in expected
+    )
+    if strays:
+        raise OutputError(f"{folder} holds images this run does not make: {_few(strays)}")
+    if force:
+        return
+    other = []
+    for job in jobs:
+        fingerprint = job.fingerprint({p: file_digest(p) for p in job.input_paths()})
+        for i, path in job.outputs().items():
+            if output_state(path, fingerprint, i) not in ("missing", "done"):
+                other.append(path.name)
+    if other:
+        raise OutputError(
+            f"{folder} holds images made with other settings: {_few(sorted(other))} "
+            "(use --force to regenerate them)"
+        )
+
+
+def _timing(job: Job) -> dict[str, float]:
+    """Per-sample means of the generation time stored with the job's images, the load after
+    each, and the torch threads they ran with."""
+    stored = [read_metadata(path)[BATCH_KEY] for path in job.outputs().values()]
+    return {
+        key: float(np.mean([float(t[key]) for t in stored if t.get(key) is not None] or [0]))
+        for key in ("seconds", "cpu_seconds", "load", "threads")
+    }
 
 
 def _copies(real_dir: str | os.PathLike, fake_dir: str | os.PathLike) -> dict[str, int]:
@@ -271,6 +226,7 @@ def _copies(real_dir: str | os.PathLike, fake_dir: str | os.PathLike) -> dict[st
     Examples
     --------
     >>> import tempfile, torch
+    >>> from dropgan.image import write_image
     >>> real, fake = tempfile.mkdtemp(), tempfile.mkdtemp()
     >>> x = torch.rand(3, 8, 8)
     >>> for folder, name, y in [(real, "a.png", x), (fake, "a_0.png", x), (fake, "a_1.png", 1 - x)]:
@@ -298,6 +254,8 @@ def _measure(
     max_queries: int | None,
     cache_dir: str | os.PathLike | None,
     progress: bool,
+    search: str = "patchmatch",
+    pool: WorkerPool | None = None,
 ) -> list[dict[str, object]]:
     """The rows of :func:`evaluate_folders`, each with the number of copies among the image's
     samples."""
@@ -308,6 +266,8 @@ def _measure(
         max_queries=max_queries,
         cache_dir=cache_dir,
         progress=progress,
+        search=search,
+        pool=pool,
     )
     copies = _copies(real_dir, fake_dir)
     return [{**r, "copies": copies[r["image"]]} for r in rows]
@@ -328,12 +288,12 @@ def _summary(name: str, rows: Sequence[dict[str, object]], samples: int) -> dict
     return row
 
 
-def _conditions(jobs: Sequence[_Job]) -> str:
+def _conditions(timings: Sequence[Mapping[str, float]]) -> str:
     """The load and threads the run's images were generated under, as stored with them."""
-    load = _mean([job.timing["load"] for job in jobs])
-    threads = sorted({job.timing.get("threads") for job in jobs} - {None})  # older images lack it
+    load = _mean([t["load"] for t in timings])
+    threads = sorted({int(t["threads"]) for t in timings})
     text = f"mean 1-minute load average after each generation {load:.1f}"
-    return text + (f", torch threads {', '.join(map(str, threads))}" if threads else "")
+    return text + f", torch threads {', '.join(map(str, threads))}"
 
 
 def _cpu_model() -> str:
@@ -367,6 +327,10 @@ def cli_command(
     metrics: Sequence[str] | None = None,
     max_queries: int | None = 10_000,
     cache_dir: str | os.PathLike | None = None,
+    search: str = "patchmatch",
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    ray: bool | str | None = None,
     **params: object,
 ) -> str:
     """The ``dropgan reproduce`` command line equivalent to a :func:`reproduce` call.
@@ -395,6 +359,14 @@ def cli_command(
         words += ["--max-queries", "all" if max_queries is None else str(max_queries)]
     if cache_dir is not None:
         words += ["--cache", str(cache_dir)]
+    if search != "patchmatch":
+        words += ["--search", search]
+    if workers is not None:
+        words += ["--workers", str(workers)]
+    if threads_per_worker is not None:
+        words += ["--threads-per-worker", str(threads_per_worker)]
+    if ray:
+        words += ["--ray"] + ([ray] if isinstance(ray, str) else [])
     for key, value in params.items():
         words += [f"--{key.replace('_', '-')}", str(value)]
     return shlex.join(words)
@@ -455,6 +427,10 @@ def reproduce(
     cache_dir: str | os.PathLike | None = None,
     force: bool = False,
     progress: bool = False,
+    search: str = "patchmatch",
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    ray: bool | str | None = None,
     **params: object,
 ) -> Path:
     """Generate samples of every image for each run, measure them and reference sets, and
@@ -489,6 +465,16 @@ def reproduce(
         Regenerate every image, even those whose stored settings match.
     progress : bool
         Progress bars on stderr.
+    search : str
+        How coherence and completeness search: ``"patchmatch"`` or ``"exact"`` (see
+        :func:`evaluate_folders`).
+    workers, threads_per_worker : int, optional
+        The local pool that generates (and evaluates) the images, as for
+        :func:`dropgan.batch.run_batch`: by default one single-threaded worker per core;
+        ``workers=0`` works in this process.
+    ray : bool or str, optional
+        Generate on Ray instead (True: a local Ray; a string: the address of a cluster whose
+        nodes share the filesystem); the evaluation runs here.
     **params
         Passed to :func:`~dropgan.generate` for every run (``iters``, ``levels``, ...).
 
@@ -501,7 +487,8 @@ def reproduce(
     ------
     InputError
         For a bad run, engine, parameter or metric, a missing folder, or metric weights not
-        set up; before any generation.
+        set up, before any generation; when a generation job fails (after the others, all
+        listed in ``out_dir/reproduce.failures.jsonl``).
     OutputError
         When a run folder holds images this run would not write (other settings, other
         names) and ``force`` is not set; before any generation.
@@ -529,43 +516,71 @@ def reproduce(
     for name, folder in (references or {}).items():
         if not Path(folder).is_dir():
             raise InputError(f"reference {name}: no such folder {folder}")
+    if search not in SEARCHES:
+        raise InputError(f"unknown search {search!r} (choose from {', '.join(SEARCHES)})")
+    choose_workers(workers, threads_per_worker)  # counts that fit the cores, before any work
     out = Path(out_dir)
-    plans = []
+    plans, entries = [], []
     for run in runs:
         takes_nn = "nn" in {f.name for f in fields(get_engine(run.engine).params_type)}
         # the default backend is named, so that the page says which search ran
         used = replace(run, nn=default_backend(dev)) if takes_nn and run.nn is None else run
-        base = {**asdict(used), "seed": seed, "device": dev.type, "params": params}
-        plans.append((run, used, _plan(used, sources, out / used.name, base, force)))
-    names = [used.name for _, used, _ in plans] + list(references or {})
+        jobs = _jobs(used, sources, out / used.name, seed, dev, params)
+        plans.append((run, used, len(entries), len(entries) + len(jobs)))
+        entries += jobs
+    names = [used.name for _, used, _, _ in plans] + list(references or {})
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise InputError(f"runs or references named alike: {', '.join(twice)}")
+    parsed, errors = parse_jobs(list(enumerate(entries, 1)))
+    if errors:  # a bad parameter: the same for every job
+        raise InputError(errors[0].reason)
+    for _, used, first, last in plans:
+        _check_folder(out / used.name, parsed[first:last], force)
 
-    summary, per_image, described = [], {}, []
-    for run, used, jobs in plans:
-        todo = [job for job in jobs if job.timing is None]
-        for job in tqdm(todo, desc=used.name, disable=not progress, unit="image"):
-            _generate(job, seed, dev, params)
-        rows = _measure(images_dir, out / used.name, metrics, max_queries, cache_dir, progress)
-        timing = {job.source.stem: job.timing for job in jobs}
-        for row in rows:
-            row["seconds"] = timing[row["image"]]["seconds"]
-            row["cpu_seconds"] = timing[row["image"]]["cpu_seconds"]
-        summary.append(_summary(used.name, rows, used.samples))
-        per_image[used.name] = rows
-        described.append(
-            f"- **{used.name}**: engine {used.engine}, search {used.nn}"
-            + (" (the default)" if run.nn is None else "")
-            + f", sigma {used.sigma:g}, {used.samples} sample(s) per image, seed {seed}"
-            + (f", parameters {params}" if params else "")
-            + f"; images in `{out / used.name}`; {_conditions(jobs)}"
+    # one pool generates and then measures (Ray, if asked for, only generates)
+    with WorkerPool(*choose_workers(workers, threads_per_worker)) as pool:
+        report = run_batch(
+            entries,
+            ray=ray,
+            results=out / "reproduce.results.jsonl",
+            failures=out / "reproduce.failures.jsonl",
+            force=force,
+            progress=progress,
+            pool=pool,
         )
-    for name, folder in (references or {}).items():
-        rows = _measure(images_dir, folder, metrics, max_queries, cache_dir, progress)
-        summary.append(_summary(name, rows, max(int(r["samples"]) for r in rows)))
-        per_image[name] = rows
-        described.append(f"- **{name}** (reference): `{folder}`")
+        if report.failed:
+            first = report.failed[0]
+            raise InputError(
+                f"{len(report.failed)} generation job(s) failed ({first['id']}: "
+                f"{first['reason']}); all are listed in {report.failures}"
+            )
+        measure = {"search": search, "pool": pool}
+        summary, per_image, described = [], {}, []
+        for run, used, first, last in plans:
+            timings = {job.input_paths()[0].stem: _timing(job) for job in parsed[first:last]}
+            rows = _measure(
+                images_dir, out / used.name, metrics, max_queries, cache_dir, progress, **measure
+            )
+            for row in rows:
+                row["seconds"] = timings[row["image"]]["seconds"]
+                row["cpu_seconds"] = timings[row["image"]]["cpu_seconds"]
+            summary.append(_summary(used.name, rows, used.samples))
+            per_image[used.name] = rows
+            described.append(
+                f"- **{used.name}**: engine {used.engine}, search {used.nn}"
+                + (" (the default)" if run.nn is None else "")
+                + f", sigma {used.sigma:g}, {used.samples} sample(s) per image, seed {seed}"
+                + (f", parameters {params}" if params else "")
+                + f"; images in `{out / used.name}`; {_conditions(list(timings.values()))}"
+            )
+        for name, folder in (references or {}).items():
+            rows = _measure(
+                images_dir, folder, metrics, max_queries, cache_dir, progress, **measure
+            )
+            summary.append(_summary(name, rows, max(int(r["samples"]) for r in rows)))
+            per_image[name] = rows
+            described.append(f"- **{name}** (reference): `{folder}`")
     real = {r["image"]: r.get("niqe_real") for rows in per_image.values() for r in rows}
     if any(v is not None for v in real.values()):  # NIQE measured, and the images fit it
         summary.append({"run": "source images", "niqe": _mean(list(real.values()))})
@@ -581,6 +596,10 @@ def reproduce(
         metrics=metrics if len(metrics) < len(METRICS) else None,
         max_queries=max_queries,
         cache_dir=cache_dir,
+        search=search,
+        workers=workers,
+        threads_per_worker=threads_per_worker,
+        ray=ray,
         **params,
     )
     text = _page(command, _machine(dev), summary, described, per_image)
