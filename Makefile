@@ -6,13 +6,26 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dropgan-installed
 
-.PHONY: demo test bench lint gallery
+.PHONY: demo test bench lint gallery ui ui-screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
+
+UI_STAMP := $(VENV)/.dropgan-ui-installed
+
+$(UI_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,ui]"
+	touch $@
+
+ui: $(UI_STAMP)
+	$(BIN)/dropgan ui
+
+ui-screenshot: $(UI_STAMP)
+	$(BIN)/pip install -q "playwright>=1.40"
+	$(BIN)/python docs/make_ui_screenshot.py
 
 demo: $(STAMP)
 	$(BIN)/dropgan generate --example balloons -n 4 --seed 0 --out out --force

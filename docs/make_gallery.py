@@ -12,6 +12,7 @@ beside GPDM ("engines") on generation, retargeting and texture synthesis.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -149,6 +150,33 @@ def engines(inp: Inputs, run: dict) -> list[Row]:
     return rows
 
 
+#: SinGAN on a CPU is slow: the gallery's model is the fast schedule, small and short
+#: (override with the environment variables below for a faithful one on a GPU).
+SINGAN = {
+    "schedule": "fast",
+    "max_size": int(os.environ.get("GALLERY_SINGAN_SIZE", 96)),
+    "iters": int(os.environ.get("GALLERY_SINGAN_ITERS", 150)),
+}
+
+
+def singan(inp: Inputs, run: dict) -> list[Row]:
+    """SinGAN trained on one image (the fast schedule, see :data:`SINGAN`), its samples at
+    the training size and 1.5x wider, beside GPNN's at the same size."""
+    x = inp.image("sigd16/3.jpg")
+    device = run.get("device")
+    model = dropgan.train(x, seed=0, device=device, progress=run["progress"], **SINGAN)
+    samples = dropgan.generate(model=model, n=2, seed=1, device=device)
+    wide = dropgan.generate(model=model, n=1, seed=2, scale=(1.0, 1.5), device=device)
+    small = resize(x, samples[0].shape[-2:]).clamp(0, 1)
+    label = f"SinGAN {SINGAN['schedule']}, {SINGAN['max_size']} px, {SINGAN['iters']} it"
+    return [
+        [("input (training size)", small)]
+        + [(f"{label}: sample", y) for y in samples]
+        + [("SinGAN: 1.5x wider", wide[0])],
+        [("input", small), ("GPNN: sample", dropgan.generate(small, **run)[0])],
+    ]
+
+
 def _both(gpnn: dict, gpdm: dict) -> list[tuple[str, dict]]:
     return [("GPNN", gpnn), ("GPDM", gpdm)]
 
@@ -161,6 +189,7 @@ TASKS: dict[str, Callable[[Inputs, dict], list[Row]]] = {
     "collage": collage,
     "edit": edit,
     "engines": engines,
+    "singan": singan,
 }
 
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 import io
+import os
 import pickle
 import shutil
 import subprocess
@@ -107,8 +108,8 @@ def test_checkpoint_unpickler_only_rebuilds_arrays():
     arrays = {"a": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)}}
     loaded = assets._ArrayUnpickler(io.BytesIO(pickle.dumps(arrays))).load()
     np.testing.assert_array_equal(loaded["a"]["kernel"], arrays["a"]["kernel"])
-    hostile = pickle.dumps({"a": print})
-    with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle builtins.print"):
+    hostile = pickle.dumps({"a": os.system})
+    with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle .*system"):
         assets._ArrayUnpickler(io.BytesIO(hostile)).load()
 
 
@@ -148,8 +149,8 @@ def test_torchscript_reader_takes_parameters_without_running_code():
         loaded = assets._TorchScriptUnpickler(archive, "archive/").load()
     np.testing.assert_array_equal(loaded.block.weight, net.block.weight.detach().numpy())
     np.testing.assert_array_equal(loaded.block.var, net.block.var.numpy())
-    hostile = _zip(**{"data.pkl": pickle.dumps({"a": print})})
-    with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle builtins.print"):
+    hostile = _zip(**{"data.pkl": pickle.dumps({"a": os.system})})
+    with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle .*system"):
         assets._TorchScriptUnpickler(hostile, "archive/").load()
 
 

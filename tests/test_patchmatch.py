@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from dropgan.patches import extract_patches, grid_shape
 from dropgan.pyramid import resize
 from dropgan.search import ExactSearch, PatchLayout, make_backend, nearest
+from dropgan.search import patchmatch as patchmatch_module
 from dropgan.search.exact import _key_minima
 from dropgan.search.patchmatch import (
     PatchMatchSearch,
@@ -261,3 +262,41 @@ def test_cost_is_the_exact_searchs_when_solved_exactly_and_else_linear_in_querie
     big, bigger = PatchLayout((200, 200), ((200, 200),)), PatchLayout((400, 400), ((400, 400),))
     assert pm.cost(bigger, 1) == 4 * pm.cost(big, 1) == 2 * pm.cost(big, 2)
     assert ex.cost(bigger, 1) == 16 * ex.cost(big, 1)
+
+
+def test_a_repeated_search_settles_every_query(monkeypatch):
+    # the same queries against the same keys, on the same grids: the last answer stands
+    xq, xk = _smooth(30, 36, 41), _smooth(30, 36, 42)
+    q, k = _patches(xq)[None], _patches(xk)
+    layout = PatchLayout(_grid(xq), (_grid(xk),))
+    search = PatchMatchSearch(exact_below=0, seed=43)
+    first = search.search(q, k, math.inf, layout)
+    examined = []
+    original = patchmatch_module._improve
+
+    def counting(queries, keys, denom, field, score, rows, *rest):
+        examined.append(rows.numel())
+        return original(queries, keys, denom, field, score, rows, *rest)
+
+    monkeypatch.setattr(patchmatch_module, "_improve", counting)
+    again = search.search(q.clone(), k, math.inf, layout)
+    assert torch.equal(again, first) and sum(examined) == 0
+    # a fresh backend from the same warm field does search them (the skip is what saves)
+    fresh = PatchMatchSearch(exact_below=0, seed=43)
+    fresh._layout, fresh._field = layout, first
+    fresh.search(q, k, math.inf, layout)
+    assert sum(examined) > 0
+
+
+def test_changed_queries_are_searched_and_settled_ones_keep_their_match():
+    xq, xk = _noise(30, 36, 44), _noise(30, 36, 45)
+    q, k = _patches(xq), _patches(xk)
+    layout = PatchLayout(_grid(xq), (_grid(xk),))
+    search = PatchMatchSearch(exact_below=0, seed=46, iters=8)
+    first = search.search(q[None], k, math.inf, layout)[0]
+    changed = torch.arange(q.shape[0]) < q.shape[0] // 2  # the top half of the grid
+    q2 = torch.where(changed[:, None], k, q)  # those queries are now key patches themselves
+    second = search.search(q2[None], k, math.inf, layout)[0]
+    assert torch.equal(second[~changed], first[~changed])
+    found = second[changed] == torch.arange(q.shape[0])[changed]
+    assert float(found.float().mean()) > 0.9

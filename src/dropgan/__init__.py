@@ -24,11 +24,15 @@ from .image import read_image, write_image
 from .result import Result
 from .tasks.analogy import analogy
 from .tasks.collage import collage
+from .tasks.denoise import denoise
 from .tasks.edit import edit
 from .tasks.generation import generate
+from .tasks.harmonize import harmonize
 from .tasks.inpaint import inpaint
+from .tasks.paint import paint2image
 from .tasks.replay import regenerate
 from .tasks.retarget import retarget
+from .tasks.superres import superres
 from .tasks.train import train
 
 __all__ = [
@@ -47,6 +51,10 @@ __all__ = [
     "read_image",
     "regenerate",
     "retarget",
+    "superres",
+    "denoise",
+    "harmonize",
+    "paint2image",
     "train",
     "write_image",
 ]

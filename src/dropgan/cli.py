@@ -33,6 +33,11 @@ from .params import check_count, check_seed
 from .progress import Progress, ProgressEvent, as_progress
 from .result import Result
 from .tasks import analogy, collage, edit, inpaint, retarget
+from .tasks.denoise import add_denoise_command
+from .tasks.harmonize import add_harmonize_command
+from .tasks.paint import add_paint2image_command
+from .tasks.superres import add_superres_command
+from .ui import add_ui_command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -353,13 +358,17 @@ def _stem(path: object) -> str:
     return Path(path).stem if isinstance(path, (str, os.PathLike)) else STDIN_STEM
 
 
+def _text(value: object) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
 def _task_epilog(task: str, depth: str) -> str:
     """The task's own defaults, which the shared parameter help cannot show."""
     parts = []
     for name in engines_for(task):
         defaults = ENGINES[name].task_defaults.get(task, {})
         if defaults:
-            given = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in defaults.items())
+            given = " ".join(f"--{k.replace('_', '-')} {_text(v)}" for k, v in defaults.items())
             parts.append(f"{name}: {given}")
     own = f"Defaults for this task: {'; '.join(parts)}; " if parts else "Defaults: "
     return f"{own}--levels: {depth}."
@@ -736,7 +745,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add_inpaint,
         _add_collage,
         _add_edit,
+        add_superres_command,
+        add_denoise_command,
+        add_paint2image_command,
+        add_harmonize_command,
         _add_metrics,
+        add_ui_command,
     ):
         add(sub)
     return parser

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from .errors import InputError
 
 __all__ = [
+    "authors_level_sizes",
+    "authors_pyramid",
     "depth_for_coarsest",
     "depth_for_generation",
     "depth_for_region",
@@ -18,6 +20,7 @@ __all__ = [
     "mask_pyramid",
     "pyramid",
     "resize",
+    "resize_right",
 ]
 
 
@@ -55,6 +58,95 @@ def level_sizes(size: Sequence[int], ratio: float, levels: int) -> list[tuple[in
         (math.ceil(round(h * ratio**n, 6)), math.ceil(round(w * ratio**n, 6)))
         for n in range(levels + 1)
     ]
+
+
+def authors_level_sizes(size: Sequence[int], ratio: float, levels: int) -> list[tuple[int, int]]:
+    """Sizes of pyramid levels 0..levels exactly as the GPNN authors' ``make_pyramid``
+    (``gpnn.py`` of WeizmannVision/DropTheGAN): ``ceil(H * ratio**n)``, in floating point.
+
+    For r = 3/4 this equals :func:`level_sizes` (powers of 3/4 are exact in binary); for
+    other ratios floating-point error can push a product just above an integer up by one,
+    as it does in their code.
+
+    Examples
+    --------
+    >>> authors_level_sizes((188, 250), 0.75, 9)[-1]
+    (15, 19)
+    """
+    h, w = size
+    return [(math.ceil(h * ratio**n), math.ceil(w * ratio**n)) for n in range(levels + 1)]
+
+
+def _cubic(x: torch.Tensor) -> torch.Tensor:
+    """Keys' cubic kernel with a = -0.5, as ResizeRight's ``_cubic``."""
+    ax = x.abs()
+    near = (1.5 * ax**3 - 2.5 * ax**2 + 1) * (ax <= 1)
+    far = (-0.5 * ax**3 + 2.5 * ax**2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
+    return near + far
+
+
+def _right_weights(n_in: int, n_out: int, scale: float) -> torch.Tensor:
+    """The ``(n_out, n_in)`` matrix of ResizeRight along one axis (in float64)."""
+    antialias = scale < 1.0
+    width = 6.0 / scale if antialias else 6.0  # their default: cubic, width 6 (zero tail)
+    out = torch.arange(1, n_out + 1, dtype=torch.float64)
+    # the nominal scale maps coordinates; the centres of input and output coincide
+    match = (out - (n_out - n_in * scale) / 2) / scale + 0.5 * (1 - 1 / scale)
+    left = torch.floor(match - width / 2)
+    taps = left[:, None] + torch.arange(math.ceil(width) + 2, dtype=torch.float64) - 1
+    dist = match[:, None] - taps - 1
+    weights = scale * _cubic(scale * dist) if antialias else _cubic(dist)
+    total = weights.sum(1, keepdim=True)
+    weights = weights / torch.where(total == 0, torch.ones_like(total), total)
+    # borders mirror the image, edge pixel included (their "mirror" trick)
+    mirror = torch.cat([torch.arange(n_in), torch.arange(n_in - 1, -1, -1)])
+    index = mirror[taps.long().remainder(2 * n_in)]
+    return torch.zeros(n_out, n_in, dtype=torch.float64).scatter_add_(1, index, weights)
+
+
+def resize_right(image: torch.Tensor, size: Sequence[int], scale: float) -> torch.Tensor:
+    """Resize ``(C, H, W)`` or ``(B, C, H, W)`` images as the GPNN authors do, with
+    ResizeRight (Shocher; ``resize_right.py`` of WeizmannVision/DropTheGAN, called with a
+    scale factor and an output shape).
+
+    The kernel is the same antialiased cubic (a = -0.5) as :func:`resize`'s; what differs is
+    that the *nominal* ``scale`` (e.g. 0.75), not the ratio of the sizes, maps output to
+    input coordinates, centred, so a level of ``ceil(H r)`` pixels is the image scaled by
+    exactly ``r`` and cropped or padded symmetrically; and that the borders mirror the
+    image instead of renormalising a cut kernel. Both axes use ``scale``.
+
+    Examples
+    --------
+    >>> x = torch.rand(3, 40, 60)
+    >>> resize_right(x, (30, 45), 0.75).shape
+    torch.Size([3, 30, 45])
+    >>> y = resize_right(torch.ones(3, 15, 19), (20, 26), 4 / 3)  # constants stay constant
+    >>> bool(torch.allclose(y, torch.ones_like(y)))
+    True
+    """
+    h, w = int(size[0]), int(size[1])
+    rows = _right_weights(image.shape[-2], h, scale).to(image)
+    cols = _right_weights(image.shape[-1], w, scale).to(image)
+    return torch.einsum("oh,...hw,pw->...op", rows, image, cols)
+
+
+def authors_pyramid(
+    image: torch.Tensor, sizes: Sequence[Sequence[int]], ratio: float
+) -> list[torch.Tensor]:
+    """The GPNN authors' pyramid (``make_pyramid`` in their ``gpnn.py``): each level resized
+    from the level above with :func:`resize_right` by ``ratio``, so the blur of the
+    antialiasing filters accumulates down the pyramid (:func:`pyramid` resizes every level
+    from the full image).
+
+    Examples
+    --------
+    >>> [tuple(x.shape) for x in authors_pyramid(torch.rand(3, 8, 8), [(8, 8), (6, 6)], 0.75)]
+    [(3, 8, 8), (3, 6, 6)]
+    """
+    levels = [image]
+    for size in sizes[1:]:
+        levels.append(resize_right(levels[-1], size, ratio))
+    return levels
 
 
 def depth_for_coarsest(size: Sequence[int], ratio: float, coarsest: float) -> int:

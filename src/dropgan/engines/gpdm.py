@@ -4,13 +4,29 @@ Coarse to fine, every level of the output is optimised with Adam to minimise the
 Wasserstein distance (SWD) between its ``p x p`` patches and the source's patches at that
 level: the patches of both images are projected on random unit vectors (a convolution with
 the vectors as filters), the two sets of projections are sorted, and the loss is the mean
-difference of the sorted values, absolute (``power=1``, the paper's Algorithm 1) or squared
-(``power=2``, the authors' code). The projections are drawn afresh every step. The output of
-a level, upscaled, is the next level's starting point.
+difference of the sorted values, absolute (``power=1``: the paper's Algorithm 1 and the
+authors' code, whose ``PatchSWDLoss`` in ``patch_swd.py`` defaults to ``l2=False``, which
+their ``main.py`` keeps) or squared (``power=2``: ours, the default). The projections are
+drawn afresh every step (``reset_projections=True``). The output of a level, upscaled, is
+the next level's starting point.
 
-Units: images are in [0, 1]. The authors work in [-1, 1], so their learning rate 0.01 and
-noise sigma 1.5 are ``lr=0.005`` and ``sigma=0.75`` here: Adam's steps are in pixel units
-and a constant factor on the loss does not change them.
+What the authors' code does, checked in ariel415el/GPDM at 27a5bf4 (``GPDM.py``,
+``patch_swd.py``, ``utils.py``, ``main.py``), where we differ:
+
+* Units: images are in [0, 1] here, in [-1, 1] there, so their learning rate 0.01
+  (``main.py``) is ``lr=0.005`` here: Adam's steps are in pixel units and a constant factor
+  on the loss does not change them. (Their ``tests/reproduce_paper_table.py`` uses 0.05.)
+* Noise: their ``noise_sigma`` 1.5 (``main.py``; 0.75 in ``tests/reproduce_paper_table.py``)
+  is drawn per pixel and channel (``torch.randn_like``) on mid-grey *at the full image
+  size*, and the first level's antialiased resize averages it down: at a 19 x 25 coarsest
+  level from 188 x 250 its standard deviation is about 0.05 in [0, 1] units (measured).
+  Here the task's ``sigma`` (0.75 by default) is added at the coarsest level itself, about
+  fifteen times stronger there.
+* Pyramid: their levels are ``int(h * 0.85)`` repeated from the full height until at most
+  ``coarse_dim`` = 21 (``get_pyramid_scales`` in ``utils.py``), each the source resized from
+  full size by torchvision's ``Resize(antialias=True)``, bilinear, which also upscales the
+  output between levels; ours are ``ceil(H * 0.85**n)`` (:func:`gpdm_depth`), resized with
+  antialiased bicubic.
 
 Speed on a CPU. The authors' schedule (:data:`AUTHORS_SCHEDULE`: 300 steps at every level,
 64 projections) is about 240 s of single-core work for one 250 x 188 sample, most of it
@@ -351,7 +367,8 @@ class GPDMParams:
     ratio : float
         Pyramid factor (the authors': 0.85).
     coarsest : int
-        Smaller side of the source's coarsest level, at most, in pixels (the authors': 21).
+        Smaller side of the source's coarsest level, at most, in pixels (the authors'
+        ``coarse_dim``: 21, a height).
     lr : float
         Adam's learning rate, in [0, 1] pixel units (the authors': 0.005).
     steps : int
@@ -362,7 +379,7 @@ class GPDMParams:
         Early stopping per level (:func:`plateaued`); ``tol=0`` runs every level to its
         budget, as the authors do.
     power : {1, 2}
-        Absolute (1, the paper) or squared (2, the authors' code) differences.
+        Absolute (1: the paper and the authors' code) or squared (2: ours) differences.
     """
 
     patch_size: int = field(default=7, metadata=_help("patch side p, odd"))
@@ -392,7 +409,7 @@ class GPDMParams:
     )
     power: int = field(
         default=2,
-        metadata=_help("1: absolute (the paper), 2: squared differences (the authors' code)"),
+        metadata=_help("1: absolute (the paper, the authors' code), 2: squared (ours)"),
     )
 
     def __post_init__(self) -> None:
@@ -412,19 +429,26 @@ class GPDMParams:
 
 
 #: The authors' schedule, for comparisons: ``GPDMParams(**AUTHORS_SCHEDULE)`` runs every
-#: level 300 steps with 64 projections at their learning rate (in [0, 1] units).
-AUTHORS_SCHEDULE: dict[str, float] = {
+#: level 300 steps with 64 projections at their learning rate (in [0, 1] units). It keeps
+#: our squared loss (``power=2``); their code's is absolute (``power=1``), and their noise
+#: and pyramid differ too (see the module notes).
+AUTHORS_SCHEDULE: dict[str, float | int] = {
     "projections": 64,
     "lr": 0.005,
     "steps": 300,
     "finest_steps": 0,
     "tol": 0.0,
+    "power": 1,  # their PatchSWDLoss(l2=False) in patch_swd.py: absolute differences
 }
 
 
 def gpdm_depth(params: GPDMParams, source_size: Sequence[int], out_size: Sequence[int]) -> int:
-    """Pyramid depth of GPDM: the source's coarsest smaller side at most ``coarsest`` px (the
-    authors' rule), and no deeper than the output holds a patch at the coarsest level.
+    """Pyramid depth of GPDM: the source's coarsest smaller side at most ``coarsest`` px, and
+    no deeper than the output holds a patch at the coarsest level.
+
+    The authors' rule (``get_pyramid_scales`` in their ``utils.py``) truncates ``h * 0.85``
+    at every level instead, which shrinks faster: for a 188 px high image it stops after 13
+    downscalings at 19 px, this one after 14 at 20 px.
 
     Examples
     --------

@@ -134,7 +134,7 @@ def generate(
         :class:`~dropgan.progress.ProgressEvent`; an exception it raises cancels the run.
     **params
         The engine's parameters (GPNN: :class:`~dropgan.engines.gpnn.GPNNParams`,
-        ``patch_size``, ``ratio``, ``alpha``, ``iters``, ``coarsest_iters``, ``keys``,
+        ``patch_size``, ``ratio``, ``alpha``, ``iters``, ``coarsest_iters``, ``recipe``, ``keys``,
         ``blend_sigma``, ``nn``, ``memory_budget``; GPDM:
         :class:`~dropgan.engines.gpdm.GPDMParams`; SinGAN:
         :class:`~dropgan.engines.singan.SinGANParams`).

@@ -13,10 +13,14 @@ from ..image import ImageLike, read_image, read_metadata
 from .analogy import analogy
 from .collage import collage
 from .common import input_record
+from .denoise import denoise
 from .edit import edit
 from .generation import generate
+from .harmonize import harmonize
 from .inpaint import inpaint
+from .paint import paint2image
 from .retarget import retarget
+from .superres import superres
 
 __all__ = ["TASKS", "regenerate"]
 
@@ -28,6 +32,10 @@ TASKS: dict[str, Callable[..., Any]] = {
     "inpaint": inpaint,
     "collage": collage,
     "edit": edit,
+    "superres": superres,
+    "denoise": denoise,
+    "harmonize": harmonize,
+    "paint2image": paint2image,
 }
 
 #: Tasks that make several samples: their metadata's sample index is passed as ``start``.
