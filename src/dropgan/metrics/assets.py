@@ -21,6 +21,7 @@ file in the cache      taken from                   contents
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -251,11 +252,19 @@ def load_asset(name: str, cache_dir: str | os.PathLike | None = None) -> dict[st
     path = asset.path(cache_dir)
     if not path.is_file():
         raise InputError(f"metric weights missing ({path}): {SETUP_HINT}")
+    stat = path.stat()
+    # once per process and file version: an evaluation of many images reads each file once
+    return dict(_load_arrays(name, str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_arrays(name: str, path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in asset.keys}
+            arrays = {k: z[k] for k in ASSETS[name].keys}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         raise InputError(f"metric weights damaged ({path}): delete it and {SETUP_HINT}") from None
+    return arrays
 
 
 def _sha256(path: Path) -> str:
