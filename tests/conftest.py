@@ -129,3 +129,11 @@ def metrics_cache() -> Path:
     from dropgan.metrics import setup_metrics
 
     return setup_metrics(quiet=True)
+
+
+@pytest.fixture
+def wired():
+    """The ``dropgan`` command's entry point, for tests that run a command in process."""
+    from dropgan.cli import main
+
+    return main

@@ -1,14 +1,11 @@
-import argparse
-
 import pytest
 import torch
 
-from dropgan import cli
 from dropgan.errors import InputError
 from dropgan.image import read_image, read_metadata, write_image
 from dropgan.metrics.restoration import psnr
 from dropgan.pyramid import resize
-from dropgan.tasks.denoise import add_denoise_command, copy_scales, denoise, estimate_sigma
+from dropgan.tasks.denoise import copy_scales, denoise, estimate_sigma
 
 SIGMA = 25 / 255
 
@@ -83,22 +80,6 @@ def test_bad_inputs_are_one_line_errors(noisy, kwargs, message):
     with pytest.raises(InputError, match=message) as e:
         denoise(z, **kwargs)
     assert "\n" not in str(e.value)
-
-
-@pytest.fixture()
-def wired(monkeypatch):
-    """``dropgan.cli.main`` with the denoise command, whether or not the lead wired it."""
-    build = cli.build_parser
-
-    def parser() -> argparse.ArgumentParser:
-        p = build()
-        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-        if "denoise" not in sub.choices:
-            add_denoise_command(sub)
-        return p
-
-    monkeypatch.setattr(cli, "build_parser", parser)
-    return cli.main
 
 
 def test_cli_writes_the_denoised_image(wired, tmp_path, noisy, capsys):

@@ -1,13 +1,10 @@
-import argparse
-
 import pytest
 import torch
 
-from dropgan import cli
 from dropgan.errors import InputError
 from dropgan.image import read_image, write_image
 from dropgan.pyramid import resize
-from dropgan.tasks.harmonize import add_harmonize_command, harmonize, harmonize_depth, soft_mask
+from dropgan.tasks.harmonize import harmonize, harmonize_depth, soft_mask
 
 FAST = {"nn": "exact", "iters": 3}
 
@@ -107,22 +104,6 @@ def test_bad_inputs_are_one_line_errors(composite, change, message):
     with pytest.raises(InputError, match=message) as e:
         harmonize(bg, naive, mask, **kwargs)
     assert "\n" not in str(e.value)
-
-
-@pytest.fixture()
-def wired(monkeypatch):
-    """``dropgan.cli.main`` with the harmonize command, whether or not the lead wired it."""
-    build = cli.build_parser
-
-    def parser() -> argparse.ArgumentParser:
-        p = build()
-        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-        if "harmonize" not in sub.choices:
-            add_harmonize_command(sub)
-        return p
-
-    monkeypatch.setattr(cli, "build_parser", parser)
-    return cli.main
 
 
 def test_cli_writes_the_harmonized_image_and_refuses_a_wrong_mask(

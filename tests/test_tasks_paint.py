@@ -1,15 +1,12 @@
-import argparse
-
 import pytest
 import torch
 
-from dropgan import cli
 from dropgan.errors import InputError
 from dropgan.image import read_image, write_image
 from dropgan.metrics import coherence
 from dropgan.metrics.restoration import rgb_to_y
 from dropgan.pyramid import resize
-from dropgan.tasks.paint import add_paint2image_command, paint2image
+from dropgan.tasks.paint import paint2image
 
 FAST = {"nn": "exact", "iters": 3}
 
@@ -69,22 +66,6 @@ def test_bad_inputs_are_one_line_errors(source_and_paint, kwargs, message):
     with pytest.raises(InputError, match=message) as e:
         paint2image(src, paint, **kwargs)
     assert "\n" not in str(e.value)
-
-
-@pytest.fixture()
-def wired(monkeypatch):
-    """``dropgan.cli.main`` with the paint2image command, whether or not the lead wired it."""
-    build = cli.build_parser
-
-    def parser() -> argparse.ArgumentParser:
-        p = build()
-        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-        if "paint2image" not in sub.choices:
-            add_paint2image_command(sub)
-        return p
-
-    monkeypatch.setattr(cli, "build_parser", parser)
-    return cli.main
 
 
 def test_cli_writes_the_image_and_reports_bad_depth(wired, tmp_path, source_and_paint, capsys):

@@ -1,15 +1,12 @@
-import argparse
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from dropgan import cli
 from dropgan.errors import InputError
 from dropgan.image import read_image, read_metadata, write_image
 from dropgan.metrics.restoration import psnr, ssim
 from dropgan.pyramid import resize
-from dropgan.tasks.superres import add_superres_command, back_project, superres, superres_sizes
+from dropgan.tasks.superres import back_project, superres, superres_sizes
 
 
 @pytest.fixture(scope="module")
@@ -96,22 +93,6 @@ def test_bad_inputs_are_one_line_errors(pair, kwargs, message):
     with pytest.raises(InputError, match=message) as e:
         superres(lr, **kwargs)
     assert "\n" not in str(e.value)
-
-
-@pytest.fixture()
-def wired(monkeypatch):
-    """``dropgan.cli.main`` with the superres command, whether or not the lead wired it."""
-    build = cli.build_parser
-
-    def parser() -> argparse.ArgumentParser:
-        p = build()
-        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-        if "superres" not in sub.choices:
-            add_superres_command(sub)
-        return p
-
-    monkeypatch.setattr(cli, "build_parser", parser)
-    return cli.main
 
 
 def test_cli_writes_the_upscaled_image_with_metadata(wired, tmp_path, pair, capsys):
