@@ -3,6 +3,7 @@ after SIGKILL, the same pixels with 1 or 2 workers and with Ray."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import shutil
@@ -254,9 +255,11 @@ def test_sigkill_then_rerun_finishes_the_rest_without_redoing_anything(fixtures_
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'dropgan[ray]')")
+    printer = builtins.print
     ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
     yield ray
     ray.shutdown()
+    builtins.print = printer  # Ray's replacement outlives it
 
 
 def test_ray_gives_the_local_pools_outputs(local_ray, two_workers, inputs, tmp_path):

@@ -17,9 +17,10 @@ Ray is optional (``pip install "dropgan[ray]"``); it is imported only here.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import InputError
@@ -82,6 +83,7 @@ def run_on_ray(
     """
     ray = _import_ray()
     started = False
+    printer = builtins.print
     if not ray.is_initialized():
         options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
         if address is None:
@@ -94,11 +96,15 @@ def run_on_ray(
             where = address or "this machine"
             raise InputError(f"cannot start or join Ray at {where}: {one_line(e)}") from None
         started = True
-    return _stream(ray, payloads, threads, started)
+    return _stream(ray, payloads, threads, started, printer)
 
 
 def _stream(
-    ray: Any, payloads: Sequence[Mapping[str, Any]], threads: int, started: bool
+    ray: Any,
+    payloads: Sequence[Mapping[str, Any]],
+    threads: int,
+    started: bool,
+    printer: Callable[..., None],
 ) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     pending: dict[Any, int] = {}
     try:
@@ -124,3 +130,5 @@ def _stream(
     finally:
         if started:
             ray.shutdown()
+            # a local Ray replaces print with its own, which outlives it
+            builtins.print = printer
