@@ -25,11 +25,11 @@ QUICK = {"iters": 1, "levels": 1, "workers": 0}
 
 
 @pytest.fixture(scope="module")
-def images(shared_images, tmp_path_factory):
+def images(fixtures_dir, tmp_path_factory):
     """SIGD16 #1 and #2 at 48x32, and a reference set: each image flipped, one per image."""
     root = tmp_path_factory.mktemp("sigd")
     for stem in ("1", "2"):
-        x = resize(read_image(shared_images / "sigd16" / f"{stem}.jpg"), (32, 48)).clamp(0, 1)
+        x = resize(read_image(fixtures_dir / "sigd16" / f"{stem}.jpg"), (32, 48)).clamp(0, 1)
         (root / "images").mkdir(exist_ok=True)
         (root / "ref").mkdir(exist_ok=True)
         write_image(x, root / "images" / f"{stem}.png")
@@ -208,7 +208,7 @@ def test_a_gpdm_run_with_engine_parameters(images, tmp_path):
     assert "--steps 5" in page.read_text()  # the page's command reproduces the call
 
 
-def test_weighted_metrics_and_source_niqe(shared_images, tmp_path):
+def test_weighted_metrics_and_source_niqe(fixtures_dir, tmp_path):
     try:
         for name in ("sifid_inception", "niqe_pristine", "lpips_alex"):
             load_asset(name)
@@ -216,7 +216,7 @@ def test_weighted_metrics_and_source_niqe(shared_images, tmp_path):
         pytest.skip("metric weights are not set up (dropgan setup-metrics)")
     # NIQE needs two 96x96 blocks: one image at 192x96, and a reference set of two samples
     # of it, so that every metric applies; no generation, which would take seconds here
-    x = resize(read_image(shared_images / "sigd16" / "3.jpg"), (96, 192)).clamp(0, 1)
+    x = resize(read_image(fixtures_dir / "sigd16" / "3.jpg"), (96, 192)).clamp(0, 1)
     noisy = x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
     for folder, name, image in [
         ("images", "3.png", x), ("ref", "3_0.png", x.flip(2)), ("ref", "3_1.png", noisy.clamp(0, 1))

@@ -8,10 +8,10 @@ from dropgan.pyramid import resize
 
 
 @pytest.fixture(scope="module")
-def inputs(shared_images):
+def inputs(fixtures_dir):
     # three unlike images: a painting (blues), birds on an orange sky, cows on grass
     names = ("10.jpg", "4.jpg", "9.jpg")
-    return [resize(read_image(shared_images / "sigd16" / n), (32, 40)).clamp(0, 1) for n in names]
+    return [resize(read_image(fixtures_dir / "sigd16" / n), (32, 40)).clamp(0, 1) for n in names]
 
 
 def test_a_collage_holds_the_patches_of_every_input(inputs):
