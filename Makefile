@@ -30,8 +30,12 @@ ui-screenshot: $(UI_STAMP)
 demo: $(STAMP)
 	$(BIN)/dropgan generate --example balloons -n 4 --seed 0 --out out --force
 
+# The browser tests drive their own server and run in a process of their own: after the
+# rest of the suite in the same process, the web app's Stop test hung in both CI rehearsals
+# (the run never returned after Stop); on its own it passes. Cause not found yet.
 test: $(STAMP)
-	$(BIN)/pytest -q src tests
+	$(BIN)/pytest -q src tests --ignore=tests/test_ui_browser.py
+	$(BIN)/pytest -q tests/test_ui_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_backends.py
