@@ -97,19 +97,54 @@ def analogy(
     >>> tuple(dropgan.analogy(a, b, levels=1, iters=1, nn="exact").image.shape)
     (3, 20, 28)
     """
+    return structural_analogy(
+        "analogy",
+        (source, "source"),
+        (structure, "structure"),
+        refine=refine,
+        engine=engine,
+        levels=levels,
+        device=device,
+        seed=seed,
+        progress=progress,
+        params=params,
+    )
+
+
+def structural_analogy(
+    task: str,
+    source: tuple[ImageLike, str],
+    structure: tuple[ImageLike, str],
+    *,
+    refine: bool,
+    engine: str,
+    levels: int | None,
+    device: str | torch.device | None,
+    seed: int,
+    progress: ProgressLike,
+    params: dict[str, object],
+    structure_label: str = "structure image",
+) -> Result:
+    """The recipe that analogy and paint-to-image share: the ``source`` image's patches laid
+    out like ``structure`` (each given with its role's name), with an optional refinement
+    pass, for ``task``'s engine parameters; ``structure_label`` names the structure in
+    errors."""
     root = as_progress(progress)
-    plan = make_plan("analogy", engine, params, device, levels)
-    a = read_image(source, "source")
-    b = read_image(structure, "structure")
+    plan = make_plan(task, engine, params, device, levels)
+    a = read_image(source[0], source[1]).to(plan.device)
+    b = read_image(structure[0], structure[1]).to(plan.device)
     sizes = [tuple(a.shape[-2:]), tuple(b.shape[-2:])]
     out = sizes[1]
     depth = plan.depth(sizes, out, lambda r, p: analogy_depth(sizes, r, p))
     passes = 2 if refine else 1
+    # fail before any work when a pyramid cannot hold patches
+    plan.level_sizes(sizes[0], depth, "source image")
+    plan.level_sizes(out, depth, structure_label)
 
     def one(seed: int, progress) -> torch.Tensor:
-        y = b.to(plan.device)
+        y = b
         for part in progress.parts(passes, "pass"):
-            y = plan.run(plan.problem([a.to(plan.device)], out, depth, initial=y), seed, part)
+            y = plan.run(plan.problem([a], out, depth, initial=y), seed, part)
         return y
 
     images, own = run_samples(1, seed, 0, root, one)
@@ -120,6 +155,6 @@ def analogy(
         root,
         seed=seed,
         depth=depth,
-        inputs=[input_record(source, a, "source"), input_record(structure, b, "structure")],
+        inputs=[input_record(source[0], a, source[1]), input_record(structure[0], b, structure[1])],
         options={"refine": refine},
     )

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import torch
 
-from ..image import ImageLike, read_image
-from ..progress import ProgressLike, as_progress
+from ..image import ImageLike
+from ..progress import ProgressLike
 from ..result import Result
-from .analogy import analogy_depth
-from .common import input_record, make_plan, make_result, run_samples
+from .analogy import structural_analogy
 
 __all__ = ["add_paint2image_command", "paint2image"]
 
@@ -81,34 +80,18 @@ def paint2image(
     >>> tuple(paint2image(src, paint, levels=1, iters=1, nn="exact").image.shape)
     (3, 20, 28)
     """
-    root = as_progress(progress)
-    plan = make_plan("paint2image", engine, params, device, levels)
-    a = read_image(source, "source").to(plan.device)
-    b = read_image(paint, "paint").to(plan.device)
-    sizes = [tuple(a.shape[-2:]), tuple(b.shape[-2:])]
-    out = sizes[1]
-    depth = plan.depth(sizes, out, lambda r, p: analogy_depth(sizes, r, p))
-    passes = 2 if refine else 1
-    # fail before any work when a pyramid cannot hold patches
-    plan.level_sizes(sizes[0], depth, "source image")
-    plan.level_sizes(out, depth, "painting")
-
-    def one(seed: int, progress) -> torch.Tensor:
-        y = b
-        for part in progress.parts(passes, "pass"):
-            y = plan.run(plan.problem([a], out, depth, initial=y), seed, part)
-        return y
-
-    images, own = run_samples(1, seed, 0, root, one)
-    return make_result(
-        plan,
-        images,
-        own,
-        root,
+    return structural_analogy(
+        "paint2image",
+        (source, "source"),
+        (paint, "paint"),
+        refine=refine,
+        engine=engine,
+        levels=levels,
+        device=device,
         seed=seed,
-        depth=depth,
-        inputs=[input_record(source, a, "source"), input_record(paint, b, "paint")],
-        options={"refine": refine},
+        progress=progress,
+        params=params,
+        structure_label="painting",
     )
 
 
