@@ -99,7 +99,9 @@ def test_the_engine_registers_and_takes_its_parameters(monkeypatch) -> None:
     monkeypatch.setattr(base, "ENGINES", {})
     engine = base.register(SinGAN())
     assert base.get_engine("singan") is engine
-    assert engine.tasks == frozenset({"generate"})
+    assert engine.tasks == frozenset(
+        {"generate", "paint2image", "harmonize", "edit", "superres", "denoise", "animate"}
+    )
     params = engine.params("generate", {"schedule": "fast", "iters": 2, "sigma": None})
     assert params.resolved().scales == 6
     with pytest.raises(InputError):

@@ -11,9 +11,10 @@
 
 import os as _os
 
-# OpenMP threads that spin while waiting for work made a run 15x slower on a busy machine
-# (PatchMatch is many small tensor operations); waiting passively costs little on an idle one
-# (benchmarks/bench_threads.py). OpenMP reads this when torch loads, so it is set first.
+# OpenMP threads that spin while waiting for work made a small run 13x slower on a busy
+# machine (59 s against 4.6 s; PatchMatch is many small tensor operations); waiting
+# passively costs 0.9 s of 3.1 s on an idle one (benchmarks/bench_threads.py, 2 cores).
+# OpenMP reads this when torch loads, so it is set first.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._version import __version__  # noqa: E402
@@ -23,6 +24,7 @@ from .examples import example
 from .image import read_image, write_image
 from .result import Result
 from .tasks.analogy import analogy
+from .tasks.animate import animate
 from .tasks.collage import collage
 from .tasks.denoise import denoise
 from .tasks.edit import edit
@@ -43,6 +45,7 @@ __all__ = [
     "InputError",
     "OutputError",
     "analogy",
+    "animate",
     "collage",
     "edit",
     "example",

@@ -32,8 +32,10 @@ from .outputs import OutputSet
 from .params import check_count, check_seed
 from .progress import Progress, ProgressEvent, as_progress
 from .result import Result
-from .tasks import analogy, collage, edit, inpaint, retarget
+from .tasks import analogy, collage, inpaint, retarget
+from .tasks.animate import add_animate_command
 from .tasks.denoise import add_denoise_command
+from .tasks.edit import add_edit_command
 from .tasks.harmonize import add_harmonize_command
 from .tasks.paint import add_paint2image_command
 from .tasks.superres import add_superres_command
@@ -490,38 +492,6 @@ def _add_collage(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_image_command(_cmd_collage, _collage_names))
 
 
-def _cmd_edit(args: argparse.Namespace, **run: object) -> Result:
-    kw = {**_api_kwargs(args), **run}
-    return edit.edit(args.original, args.edited, sigma=args.sigma, **kw)
-
-
-def _edit_names(args: argparse.Namespace) -> list[str]:
-    stem = f"{_stem(args.edited)}_edit"
-    return [f"{stem}_{i}.png" for i in range(args.start, args.start + max(args.n, 0))]
-
-
-def _add_edit(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "edit",
-        parents=[_engine_options("edit"), _run_options()],
-        help="blend a rough edit (moved, added, removed objects) into the image",
-        description="Editing: redraw EDITED, a naive edit of ORIGINAL, with ORIGINAL's "
-        "patches so that the edit blends in.",
-        epilog=_task_epilog("edit", "the largest edited region about 1.5 patches"),
-    )
-    p.add_argument("original", help="the image before the edit")
-    p.add_argument("edited", help="the naively edited image, the same size")
-    p.add_argument("-n", type=int, default=1, help="number of variants (default: 1)")
-    p.add_argument("--start", type=int, default=0, help="index of the first variant (default: 0)")
-    p.add_argument(
-        "--sigma",
-        type=_number,
-        default=0.0,
-        help="noise at the coarsest level, for variants (default: 0)",
-    )
-    p.set_defaults(run=_image_command(_cmd_edit, _edit_names, samples=True))
-
-
 def _cmd_setup_metrics(args: argparse.Namespace) -> int:
     from .metrics import setup_metrics
 
@@ -744,11 +714,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add_analogy,
         _add_inpaint,
         _add_collage,
-        _add_edit,
+        add_edit_command,
         add_superres_command,
         add_denoise_command,
         add_paint2image_command,
         add_harmonize_command,
+        add_animate_command,
         _add_metrics,
         add_ui_command,
     ):

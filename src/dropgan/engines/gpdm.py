@@ -632,7 +632,7 @@ class GPDM(Engine):
     name = "gpdm"
     summary = "patch-distribution matching (sliced Wasserstein), no training"
     params_type = GPDMParams
-    tasks = frozenset({"generate", "retarget"})
+    tasks = frozenset({"generate", "retarget", "animate"})
 
     def depth(
         self,

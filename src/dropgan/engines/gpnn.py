@@ -419,6 +419,7 @@ class GPNN(Engine):
             "denoise",
             "harmonize",
             "paint2image",
+            "animate",
         }
     )
     #: Our recipe per task where it differs from generation's (paper §4, the authors'

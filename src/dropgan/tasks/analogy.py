@@ -3,7 +3,7 @@ another (GPNN paper §4, "Image-to-image and Structural Analogies")."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -11,7 +11,7 @@ from ..image import ImageLike, read_image
 from ..progress import ProgressLike, as_progress
 from ..pyramid import depth_for_coarsest
 from ..result import Result
-from .common import input_record, make_plan, make_result, run_samples
+from .common import at_size, input_record, make_result, prepare_model, run_samples, task_plan
 
 __all__ = ["COARSEST_PATCHES", "analogy", "analogy_depth"]
 
@@ -116,7 +116,7 @@ def structural_analogy(
     source: tuple[ImageLike, str],
     structure: tuple[ImageLike, str],
     *,
-    refine: bool,
+    refine: bool | None,
     engine: str,
     levels: int | None,
     device: str | torch.device | None,
@@ -124,13 +124,24 @@ def structural_analogy(
     progress: ProgressLike,
     params: dict[str, object],
     structure_label: str = "structure image",
+    model: object = None,
+    prepare: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    options: dict[str, object] | None = None,
 ) -> Result:
     """The recipe that analogy and paint-to-image share: the ``source`` image's patches laid
     out like ``structure`` (each given with its role's name), with an optional refinement
     pass, for ``task``'s engine parameters; ``structure_label`` names the structure in
-    errors."""
+    errors.
+
+    An engine that learns (SinGAN) trains on ``source`` once (or samples ``model``, one
+    trained before) and gets ``structure`` as its injected image; ``refine`` is by default
+    on for the others and off for it (the refinement pass is GPNN's paper's; SinGAN's
+    authors inject once). ``prepare(structure, source)`` may change the structure first
+    (paint-to-image's colour quantisation); ``options`` are added to the metadata's."""
     root = as_progress(progress)
-    plan = make_plan(task, engine, params, device, levels)
+    plan, trained, record = task_plan(task, engine, params, device, levels, model)
+    if refine is None:
+        refine = not plan.learns
     a = read_image(source[0], source[1]).to(plan.device)
     b = read_image(structure[0], structure[1]).to(plan.device)
     sizes = [tuple(a.shape[-2:]), tuple(b.shape[-2:])]
@@ -140,11 +151,16 @@ def structural_analogy(
     # fail before any work when a pyramid cannot hold patches
     plan.level_sizes(sizes[0], depth, "source image")
     plan.level_sizes(out, depth, structure_label)
+    inputs = [input_record(source[0], a, source[1]), input_record(structure[0], b, structure[1])]
+    if prepare is not None:
+        b = prepare(b, a)
+    trained = prepare_model(plan, plan.problem([a], out, depth), seed, root, trained)
 
     def one(seed: int, progress) -> torch.Tensor:
         y = b
         for part in progress.parts(passes, "pass"):
-            y = plan.run(plan.problem([a], out, depth, initial=y), seed, part)
+            problem = plan.problem([a], out, depth, initial=y)
+            y = at_size(plan.run(problem, seed, part, trained), out)
         return y
 
     images, own = run_samples(1, seed, 0, root, one)
@@ -155,6 +171,6 @@ def structural_analogy(
         root,
         seed=seed,
         depth=depth,
-        inputs=[input_record(source[0], a, source[1]), input_record(structure[0], b, structure[1])],
-        options={"refine": refine},
+        inputs=[*inputs, *([record] if record else [])],
+        options={"refine": refine, **(options or {})},
     )

@@ -9,10 +9,11 @@ depends on which engine runs.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from .._version import __version__
-from ..engines import Engine, Problem, Run, Source, TrainableEngine, get_engine
+from ..engines import ENGINES, Engine, Problem, Run, Source, TrainableEngine, get_engine
+from ..engines.base import engines_for
 from ..errors import InputError
 from ..image import ImageLike
 from ..params import check_count, check_seed, is_real, sample_seed
@@ -30,6 +32,7 @@ from ..pyramid import (
     depth_for_region,
     mask_pyramid,
     pyramid,
+    resize,
 )
 from ..result import Result
 
@@ -38,14 +41,19 @@ __all__ = [
     "check_levels",
     "make_result",
     "check_sigma",
+    "add_model_option",
+    "at_size",
     "input_record",
     "make_plan",
+    "model_plan",
+    "prepare_model",
     "region_depth",
     "region_extent",
     "resolve_device",
     "retarget_depth",
     "run_samples",
     "size_text",
+    "task_plan",
 ]
 
 #: The deepest pyramid any task builds: far beyond every rule (9 levels at 250 px, 30 at
@@ -235,6 +243,127 @@ def make_plan(
     if levels is not None:
         levels = check_count("levels", levels, 0, MAX_LEVELS)
     return Plan(task, eng, params, resolve_device(device), levels)
+
+
+def model_plan(
+    task: str,
+    engine: str,
+    model: object,
+    options: Mapping[str, object],
+    device: str | torch.device | None,
+    levels: object = None,
+) -> tuple[Plan, Any, dict[str, str]]:
+    """The :class:`Plan` that samples ``model``, a model trained before (or the folder it
+    was saved to), for ``task``; the model, configured; and what the output's metadata
+    says of it.
+
+    The engine is ``engine`` if it learns, else the first registered engine that learns
+    and does ``task``. ``options`` may only change how the model samples (the engine's
+    ``sampling_params``, e.g. SinGAN's ``start_scale``), over the task's defaults for
+    those; the plan's parameters are then the model's.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dropgan.engines.singan import train
+    >>> m = train(torch.rand(3, 24, 32), iters=1, scales=2, min_size=12)
+    >>> plan, m, record = model_plan("harmonize", "gpnn", m, {}, "cpu")
+    >>> plan.engine.name, plan.params.start_scale, record
+    ('singan', 3, {'role': 'model'})
+    """
+    if not isinstance(get_engine(engine), TrainableEngine):
+        # a model is a learning engine's: the first one registered unless named
+        learning = [e for e in engines_for(task) if isinstance(ENGINES[e], TrainableEngine)]
+        if not learning:
+            raise InputError(f"no registered engine uses trained models for {task}")
+        engine = learning[0]
+    plan = make_plan(task, engine, {}, device, levels)
+    record = {"role": "model"}
+    if isinstance(model, (str, os.PathLike)):
+        record["file"] = os.path.basename(os.path.normpath(model))
+        model = plan.engine.load(model, plan.device)
+    sampling = getattr(plan.engine, "sampling_params", frozenset())
+    defaults = {k: v for k, v in plan.engine.task_defaults.get(task, {}).items() if k in sampling}
+    given = {k: v for k, v in options.items() if v is not None}
+    model = plan.engine.configure(model, {**defaults, **given})
+    return replace(plan, params=model.params), model, record
+
+
+def task_plan(
+    task: str,
+    engine: str,
+    options: Mapping[str, object],
+    device: str | torch.device | None,
+    levels: object = None,
+    model: object = None,
+) -> tuple[Plan, Any, dict[str, str] | None]:
+    """The plan of an application that may use a model trained before: without ``model``,
+    :func:`make_plan` (the model is trained on the source later, by
+    :func:`prepare_model`, if the engine learns); with it, :func:`model_plan`. Returns
+    the plan, the model (or None) and its metadata record (or None).
+
+    Examples
+    --------
+    >>> plan, model, record = task_plan("edit", "gpnn", {}, "cpu")
+    >>> plan.engine.name, model, record
+    ('gpnn', None, None)
+    """
+    if model is None:
+        return make_plan(task, engine, options, device, levels), None, None
+    return model_plan(task, engine, model, options, device, levels)
+
+
+def add_model_option(parser: argparse.ArgumentParser, source: str) -> None:
+    """``--model DIR`` on an application's command: a model of its ``source`` image trained
+    by ``dropgan train``, used instead of training."""
+    parser.add_argument(
+        "--model",
+        metavar="DIR",
+        help=f"a model of {source} trained by 'dropgan train' (folder), sampled instead of "
+        "training one (engines that learn; default: train with the fast schedule)",
+    )
+
+
+def prepare_model(
+    plan: Plan, problem: Problem, seed: int, progress: Progress, model: Any = None
+) -> Any:
+    """The model that answers ``problem``: ``model`` (trained before; checked to be of an
+    image of the first source's shape), else the plan's engine's model of the first source
+    if it learns (trained on 90% of ``progress``), else None (engines that do not learn).
+
+    Examples
+    --------
+    >>> plan = make_plan("edit", "gpnn", {}, "cpu")
+    >>> prepare_model(plan, None, 0, Progress()) is None
+    True
+    """
+    if model is not None:
+        sh, sw = problem.sources[0].levels[0].shape[-2:]
+        mh, mw = plan.engine.model_size(model)
+        # a model of this image has its shape, shrunk by one factor (to its maximum size)
+        if abs(mh - sh * mw / sw) > 1 and abs(mw - sw * mh / sh) > 1:
+            raise InputError(
+                f"the model was trained on a {mw}x{mh} px image, which does not have the "
+                f"shape of this {sw}x{sh} px source image: train it on this image"
+            )
+        return model
+    if plan.learns:
+        return plan.fit(problem, seed, progress.part(0.9, "training"))
+    return None
+
+
+def at_size(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """``image`` resized to ``size`` (h, w) if it has another: a learning engine answers at
+    its model's resolution, which is smaller than an input above its maximum size.
+
+    Examples
+    --------
+    >>> at_size(torch.rand(3, 10, 20), (20, 40)).shape
+    torch.Size([3, 20, 40])
+    """
+    if tuple(image.shape[-2:]) == tuple(int(v) for v in size):
+        return image
+    return resize(image, tuple(int(v) for v in size)).clamp(0.0, 1.0)
 
 
 def run_samples(

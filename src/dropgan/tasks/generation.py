@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
 
-from ..engines import ENGINES, Problem, TrainableEngine, get_engine
-from ..engines.base import engines_for
+from ..engines import Problem
 from ..errors import InputError
 from ..image import ImageLike, check_pixel_limit, read_image
 from ..params import check_seed, is_real
@@ -22,6 +20,7 @@ from .common import (
     input_record,
     make_plan,
     make_result,
+    model_plan,
     run_samples,
     size_text,
 )
@@ -196,19 +195,7 @@ def _from_model(
     options: dict[str, object],
 ) -> Result:
     """Samples of a model trained before: no training, no source image."""
-    if not isinstance(get_engine(engine), TrainableEngine):
-        # a model is a learning engine's: the first one registered unless named
-        learning = [e for e in engines_for("generate") if isinstance(ENGINES[e], TrainableEngine)]
-        if not learning:
-            raise InputError("no registered engine uses trained models")
-        engine = learning[0]
-    plan = make_plan("generate", engine, {}, device)
-    record = {"role": "model"}
-    if isinstance(model, (str, os.PathLike)):
-        record["file"] = os.path.basename(os.path.normpath(model))
-        model = plan.engine.load(model, plan.device)
-    model = plan.engine.configure(model, options)
-    plan = replace(plan, params=model.params)
+    plan, model, record = model_plan("generate", engine, model, options, device)
     out = output_size(plan.engine.model_size(model), size, scale)
     problem = Problem((), (out,))
     images, own = run_samples(

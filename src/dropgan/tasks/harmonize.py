@@ -11,6 +11,16 @@ it to one and so erases it. Finally the result is blended into the background by
 dilated, blurred mask, as SinGAN's authors (``harmonization.py``, ``dilate_mask`` in
 ``SinGAN/functions.py``: a disk of radius 7, a Gaussian of sigma 5, rescaled to [0, 1]), so
 that nothing outside the object and its rim changes.
+
+With SinGAN (``engine="singan"``), as its authors' ``harmonization.py`` (tamarott/SinGAN):
+a model is trained on the background (with the ``fast`` schedule unless told otherwise, or
+a model trained before is given as ``model``), the naive composite is injected at the
+``start_scale`` (default 3; their script requires it, "the coarsest injection scale equals
+1") as ``in_s`` of their ``SinGAN_generate`` (:mod:`dropgan.engines.singan.sample`), the
+finer generators redraw it, and the result is blended by the same dilated, blurred mask,
+``(1 - mask) real + mask out``. Their output has the model's size (at most 250 px); here
+it is resized to the background's before the blend, so that every pixel away from the
+object is the background's own.
 """
 
 from __future__ import annotations
@@ -25,7 +35,15 @@ from ..errors import InputError
 from ..image import ImageLike, read_image, read_mask
 from ..progress import ProgressLike, as_progress
 from ..result import Result
-from .common import input_record, make_plan, make_result, region_depth, run_samples
+from .common import (
+    at_size,
+    input_record,
+    make_result,
+    prepare_model,
+    region_depth,
+    run_samples,
+    task_plan,
+)
 
 __all__ = [
     "BLEND_BLUR",
@@ -97,6 +115,7 @@ def harmonize(
     *,
     levels: int | None = None,
     engine: str = "gpnn",
+    model: object = None,
     device: str | torch.device | None = None,
     seed: int = 0,
     progress: ProgressLike = False,
@@ -117,8 +136,13 @@ def harmonize(
         :data:`REGION_PATCHES` patches at the coarsest level, at least one level
         (:func:`harmonize_depth`). More levels redraw more of the object.
     engine : str
-        A registered engine that harmonizes (GPNN by default); ``**params`` are its
-        parameters.
+        A registered engine that harmonizes (GPNN by default; ``"singan"`` trains a SinGAN
+        on the background and injects the composite, see the module notes); ``**params``
+        are its parameters.
+    model : model or folder, optional
+        A model of ``background`` trained before (:func:`dropgan.train`), used instead of
+        training (by ``engine`` if it learns, else by SinGAN); ``**params`` may then only
+        change how it samples (SinGAN: ``start_scale``).
     device : str, optional
         ``"cpu"``, ``"cuda"``; CUDA when available by default.
     seed : int
@@ -129,7 +153,7 @@ def harmonize(
     **params
         The engine's parameters. GPNN's defaults for this task: ``coarsest_iters`` 0 (the
         composite's layout is kept at the coarsest level); ``alpha`` inf and the others as
-        for generation.
+        for generation. SinGAN's: ``schedule`` fast, ``start_scale`` 3.
 
     Returns
     -------
@@ -145,7 +169,7 @@ def harmonize(
     (3, 32, 40)
     """
     root = as_progress(progress)
-    plan = make_plan("harmonize", engine, params, device, levels)
+    plan, trained, record = task_plan("harmonize", engine, params, device, levels, model)
     bg = read_image(background, "background").to(plan.device)
     composite = read_image(naive, "naive composite").to(plan.device)
     pasted = read_mask(mask).to(plan.device)
@@ -162,9 +186,10 @@ def harmonize(
     depth = plan.depth([size], size, lambda r, p: harmonize_depth(pasted.cpu(), r, p))
     problem = plan.problem([bg], size, depth, initial=composite)
     weight = soft_mask(pasted)
+    trained = prepare_model(plan, problem, seed, root, trained)
 
     def one(seed: int, progress) -> torch.Tensor:
-        y = plan.run(problem, seed, progress)
+        y = at_size(plan.run(problem, seed, progress, trained), size)
         return (weight * y + (1 - weight) * bg).clamp(0.0, 1.0)
 
     images, own = run_samples(1, seed, 0, root, one)
@@ -179,6 +204,7 @@ def harmonize(
             input_record(background, bg, "background"),
             input_record(naive, composite, "naive"),
             input_record(mask, pasted, "mask"),
+            *([record] if record else []),
         ],
         options={},
     )
@@ -187,9 +213,11 @@ def harmonize(
 def add_harmonize_command(sub: argparse._SubParsersAction) -> None:
     """The ``dropgan harmonize`` subcommand (wired into :func:`dropgan.cli.build_parser`)."""
     from ..cli import _api_kwargs, _engine_options, _image_command, _run_options, _task_epilog
+    from .common import add_model_option
 
     def run(args: argparse.Namespace, **call: object) -> Result:
-        return harmonize(args.source, args.naive, args.mask, **_api_kwargs(args), **call)
+        kw = {**_api_kwargs(args), **call}
+        return harmonize(args.source, args.naive, args.mask, model=args.model, **kw)
 
     p = sub.add_parser(
         "harmonize",
@@ -203,4 +231,5 @@ def add_harmonize_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", required=True, help="the background, without the object")
     p.add_argument("--naive", required=True, help="the background with the object pasted in")
     p.add_argument("--mask", required=True, help="the pasted object: white (non-black) pixels")
+    add_model_option(p, "--source")
     p.set_defaults(run=_image_command(run, lambda a: [f"{Path(a.naive).stem}_harmonized.png"]))

@@ -16,6 +16,23 @@ Measured on Set5 and three Set14 images (×4, PSNR on Y; ``docs/restoration.md``
 patches alone loses 3.8 dB to bicubic; back-projection once at the end makes it +0.4 dB;
 back-projection after every step +1.7 dB, where staged bicubic with the same
 back-projection gives +0.6 dB.
+
+With SinGAN (``engine="singan"``), as its authors' ``SR.py`` (tamarott/SinGAN) and the
+paper (§4, "Super-Resolution"): a model is trained on the low-resolution image with
+scales one SR step apart (``scale_factor`` 1/2^(1/3), from their ``calc_init_scale``),
+the coarsest smaller side 18 px (their ``adjust_scales2image_SR``) and the reconstruction
+weight 100 (their ``post_config`` sets ``alpha = 100`` for SR), with the ``fast`` schedule
+unless told otherwise (:data:`~dropgan.engines.singan.params.SR_DEFAULTS`). The image is
+then upscaled ``round(log(factor) / log(2^(1/3)))`` times (6 for x4) by
+``factor^(1/steps)``, each time by the finest generator: the current image, upscaled by
+the step, plus noise of the finest scale's amplitude, through G_N, plus itself. Each step
+is a problem whose source is the low-resolution image and whose initial image is the
+current one, injected at the finest scale (``start_scale`` -1). Their ``SR.py`` builds
+zero ``z_opt`` maps for the steps but ``SinGAN_generate`` (``SinGAN/manipulate.py``)
+draws fresh noise at every step (``gen_start_scale`` 0), one channel broadcast at the
+first step (its ``n == 0`` branch) and three after; here every step draws three-channel
+noise, as the finest scale was trained with. They do not back-project; nor does SinGAN
+here by default (``back_projection`` 0 for engines that learn).
 """
 
 from __future__ import annotations
@@ -30,11 +47,19 @@ import torch
 from ..engines import Problem, Source
 from ..errors import InputError
 from ..image import ImageLike, check_pixel_limit, read_image
-from ..params import check_count, is_real
+from ..params import check_count, is_real, sample_seed
 from ..progress import ProgressLike, as_progress
 from ..pyramid import resize
 from ..result import Result
-from .common import check_levels, input_record, make_plan, make_result, run_samples
+from .common import (
+    at_size,
+    check_levels,
+    input_record,
+    make_result,
+    prepare_model,
+    run_samples,
+    task_plan,
+)
 
 __all__ = [
     "BACK_PROJECTION",
@@ -95,9 +120,10 @@ def superres(
     image: ImageLike,
     factor: float = 4.0,
     *,
-    back_projection: int = BACK_PROJECTION,
+    back_projection: int | None = None,
     levels: int | None = None,
     engine: str = "gpnn",
+    model: object = None,
     device: str | torch.device | None = None,
     seed: int = 0,
     progress: ProgressLike = False,
@@ -112,14 +138,20 @@ def superres(
         The low-resolution image.
     factor : float
         Upscaling factor, above 1; the output is ``round(factor * size)``. Default 4.
-    back_projection : int
-        Back-projection iterations after every step (0: none). Default 3.
+    back_projection : int, optional
+        Back-projection iterations after every step (0: none). Default 3, or 0 for engines
+        that learn (SinGAN's authors do not back-project).
     levels : int, optional
         Not settable: every step is a two-level problem. Accepted as None or 1 only (what the
         metadata records), so that an output can be made again from it.
     engine : str
-        A registered engine that does super-resolution (GPNN by default); ``**params`` are
-        its parameters.
+        A registered engine that does super-resolution (GPNN by default; ``"singan"``
+        trains a SinGAN on the image, see the module notes); ``**params`` are its
+        parameters.
+    model : model or folder, optional
+        A model of ``image`` trained before (:func:`dropgan.train`, ideally with the
+        super-resolution parameters, :data:`~dropgan.engines.singan.params.SR_DEFAULTS`),
+        used instead of training.
     device : str, optional
         ``"cpu"``, ``"cuda"``; CUDA when available by default.
     seed : int
@@ -132,7 +164,7 @@ def superres(
         ``docs/restoration.md``): ``ratio`` 0.8 (steps of about 1.25), ``patch_size`` 5,
         ``iters`` 1 (more steps match the sharpened output against blurry keys and lose
         0.6 dB), ``coarsest_iters`` 0 and ``keys="blurred"`` (the method itself), ``alpha``
-        inf.
+        inf. SinGAN's: ``schedule`` fast and the authors' SR training (module notes).
 
     Returns
     -------
@@ -149,10 +181,12 @@ def superres(
     root = as_progress(progress)
     if not (is_real(factor) and 1 < factor < math.inf):
         raise InputError(f"the super-resolution factor must be a number above 1, got {factor!r}")
-    back_projection = check_count("back_projection", back_projection, 0, MAX_BACK_PROJECTION)
     if levels not in (None, 1):
         raise InputError("super-resolution runs two-level steps; its depth cannot be set")
-    plan = make_plan("superres", engine, params, device)
+    plan, trained, record = task_plan("superres", engine, params, device, model=model)
+    if back_projection is None:
+        back_projection = 0 if plan.learns else BACK_PROJECTION
+    back_projection = check_count("back_projection", back_projection, 0, MAX_BACK_PROJECTION)
     x = read_image(image).to(plan.device)
     size = tuple(x.shape[-2:])
     sizes = superres_sizes(size, factor, plan.params.ratio)
@@ -162,12 +196,17 @@ def superres(
     check_levels(size, [size, first], plan.patch_size, "image")
     # a step's time grows with its output's pixels
     shares = [h * w / sum(a * b for a, b in sizes) for h, w in sizes]
+    if plan.learns:  # one model of the image, trained on it (its own pyramid) or given
+        depth = plan.depth([size], size, lambda r, p: 1)
+        trained = prepare_model(plan, plan.problem([x], size, depth), seed, root, trained)
 
     def one(seed: int, progress) -> torch.Tensor:
         y = x
         for k, (out, share) in enumerate(zip(sizes, shares, strict=True)):
             part = progress.part(share, f"step {k + 1}/{len(sizes)}")
-            y = _step(plan, y, out, seed, part)
+            # each step draws its own noise: the sample's seed and the step's index
+            step_seed = sample_seed(seed, k) if trained is not None else seed
+            y = _step(plan, x, y, out, step_seed, part, trained)
             y = back_project(y, x, back_projection)
         return y.clamp(0.0, 1.0)
 
@@ -179,7 +218,7 @@ def superres(
         root,
         seed=seed,
         depth=1,
-        inputs=[input_record(image, x, "image")],
+        inputs=[input_record(image, x, "image"), *([record] if record else [])],
         options={"factor": float(factor), "back_projection": back_projection},
     )
 
@@ -189,14 +228,27 @@ def _low_size(size: Sequence[int], out: Sequence[int]) -> tuple[int, int]:
     return tuple(max(1, round(c * c / t)) for c, t in zip(size, out, strict=True))
 
 
-def _step(plan, y: torch.Tensor, out: tuple[int, int], seed: int, progress) -> torch.Tensor:
-    """One step: ``y`` upscaled to ``out`` by the engine, from ``y``'s own patches.
+def _step(
+    plan,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    out: tuple[int, int],
+    seed: int,
+    progress,
+    model: object = None,
+) -> torch.Tensor:
+    """One step: ``y`` upscaled to ``out`` by the engine.
 
-    The problem is built here, not by :meth:`~dropgan.tasks.common.Plan.problem`, because
-    its levels must have exactly these sizes (the current image and the target), where
-    the plan's pyramid rule would round them by the ratio and blur the kept initial guess
-    by a sub-pixel resize."""
+    Without a model, from ``y``'s own patches: the problem is built here, not by
+    :meth:`~dropgan.tasks.common.Plan.problem`, because its levels must have exactly these
+    sizes (the current image and the target), where the plan's pyramid rule would round
+    them by the ratio and blur the kept initial guess by a sub-pixel resize. With a model
+    of the low-resolution image ``x``, the source is ``x`` (so that ``out`` is read
+    relative to it) and ``y`` is the injected image."""
     size = tuple(y.shape[-2:])
+    if model is not None:
+        problem = Problem((Source([x]),), (out,), initial=y)
+        return at_size(plan.run(problem, seed, progress, model), out)
     source = Source([y, resize(y, _low_size(size, out))])
     return plan.run(Problem((source,), (out, size), initial=y), seed, progress)
 
@@ -204,10 +256,12 @@ def _step(plan, y: torch.Tensor, out: tuple[int, int], seed: int, progress) -> t
 def add_superres_command(sub: argparse._SubParsersAction) -> None:
     """The ``dropgan superres`` subcommand (wired into :func:`dropgan.cli.build_parser`)."""
     from ..cli import _api_kwargs, _engine_options, _image_command, _number, _run_options
+    from .common import add_model_option
 
     def run(args: argparse.Namespace, **call: object) -> Result:
         kw = {**_api_kwargs(args), **call}
-        return superres(args.input, args.factor, back_projection=args.back_projection, **kw)
+        bp = args.back_projection
+        return superres(args.input, args.factor, back_projection=bp, model=args.model, **kw)
 
     def names(args: argparse.Namespace) -> list[str]:
         return [f"{Path(args.input).stem}_x{args.factor:g}.png"]
@@ -220,14 +274,17 @@ def add_superres_command(sub: argparse._SubParsersAction) -> None:
         "(1.25 by default), each copying sharp patches of the image itself into the blurry "
         "upscaled image, then back-projecting onto INPUT.",
         epilog="Defaults for this task: gpnn: --patch-size 5 --ratio 0.8 --iters 1 "
-        "--coarsest-iters 0 --keys blurred. --levels: not settable (two levels per step).",
+        "--coarsest-iters 0 --keys blurred; singan: --schedule fast --scale-factor 0.794 "
+        "--min-size 18 --rec-weight 100 --spacing geometric --start-scale -1. "
+        "--levels: not settable (two levels per step).",
     )
     p.add_argument("input", help="low-resolution image")
     p.add_argument("--factor", type=_number, default=4.0, help="upscaling factor (default: 4)")
     p.add_argument(
         "--back-projection",
         type=int,
-        default=BACK_PROJECTION,
-        help=f"back-projection iterations after every step (default: {BACK_PROJECTION})",
+        help=f"back-projection iterations after every step (default: {BACK_PROJECTION}; "
+        "0 with engines that learn)",
     )
+    add_model_option(p, "INPUT")
     p.set_defaults(run=_image_command(run, names))

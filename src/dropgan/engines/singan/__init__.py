@@ -35,9 +35,10 @@ from ...image import ImageLike, read_image
 from ...params import check_count, check_seed, is_real, sample_seed
 from ...progress import Progress, ProgressLike, as_progress
 from ..base import Problem, Run, Source, TrainableEngine
+from .animate import animate_frames
 from .files import load_model, save_model
 from .model import SinGANModel
-from .params import SCHEDULES, SinGANParams
+from .params import SCHEDULES, SR_DEFAULTS, SinGANParams
 from .pyramid import plan_scales, scale_count
 from .sample import sample_image
 from .train import train_model
@@ -55,7 +56,8 @@ __all__ = [
 
 
 class SinGAN(TrainableEngine):
-    """SinGAN as an engine: random generation from a model trained on the first source.
+    """SinGAN as an engine: random generation, and SinGAN's applications by injection, from
+    a model trained on the first source.
 
     Its pyramid is its own (:func:`~.pyramid.plan_scales`): :meth:`depth` and
     :meth:`level_sizes` give it to tasks. :meth:`fit` trains on ``source.levels[0]`` (shrunk
@@ -65,7 +67,12 @@ class SinGAN(TrainableEngine):
     one of the model's size, one twice as wide is twice the model's width), or as is when
     the problem has no source (sampling a saved model); the start scale is the model's
     ``start_scale`` parameter. SinGAN draws its own noise from ``run.seed``:
-    ``problem.noise`` and ``problem.initial`` are not used.
+    ``problem.noise`` is not used. ``problem.initial``, when given, is injected at
+    ``start_scale`` (:func:`~.sample.sample_image`'s ``inject``): the applications
+    (paint-to-image, harmonization, editing, super-resolution, denoising) are problems
+    with an initial image, as GPNN's are. Each application has its own ``start_scale``
+    and trains with the ``fast`` schedule by default (:attr:`task_defaults`); the authors'
+    scripts take the injection scale as a required argument, so the defaults are ours.
 
     Examples
     --------
@@ -78,7 +85,26 @@ class SinGAN(TrainableEngine):
     name = "singan"
     summary = "SinGAN: trains a pyramid of GANs on the image, then samples (slow on a CPU)"
     params_type = SinGANParams
-    tasks = frozenset({"generate"})
+    tasks = frozenset(
+        {"generate", "paint2image", "harmonize", "edit", "superres", "denoise", "animate"}
+    )
+    #: Per application: the ``fast`` schedule (issue 13) and an injection scale, counted
+    #: from the coarsest (0) as the authors'. The defaults suit the ``fast`` schedule's 6
+    #: scales and the ~8-10 of ``paper`` at 250 px: a coarse one for a painting ("one of the
+    #: coarse levels", paper §4), an intermediate one for an edit (paper §4) and for
+    #: harmonization; super-resolution injects at the finest (:data:`SR_DEFAULTS`);
+    #: denoising at the middle of the fast pyramid (the study's best was the middle scale).
+    task_defaults = {
+        "paint2image": {"schedule": "fast", "start_scale": 1},
+        "harmonize": {"schedule": "fast", "start_scale": 3},
+        "edit": {"schedule": "fast", "start_scale": 2},
+        "denoise": {"schedule": "fast", "start_scale": 3},
+        "superres": {"schedule": "fast", **SR_DEFAULTS},
+        # the authors' animation.py trains with min_size 20; their generate_gif starts at 2
+        "animate": {"schedule": "fast", "min_size": 20, "start_scale": 2},
+    }
+    #: The parameters a trained model may still change: how it samples.
+    sampling_params = frozenset({"start_scale"})
 
     def depth(
         self,
@@ -150,6 +176,21 @@ class SinGAN(TrainableEngine):
             return model
         return dataclasses.replace(model, params=dataclasses.replace(model.params, **given))
 
+    def animate(
+        self, model: SinGANModel, frames: int, alpha: float, beta: float, run: Run
+    ) -> list[torch.Tensor]:
+        """``frames`` frames of the authors' random walk in noise space around the
+        reconstruction, from the model's ``start_scale`` (:func:`~.animate.animate_frames`)."""
+        return animate_frames(
+            model.to(run.device),
+            frames,
+            alpha=alpha,
+            beta=beta,
+            start_scale=model.params.start_scale,
+            generator=run.generator(),
+            progress=run.progress,
+        )
+
     def sample(self, model: SinGANModel, problem: Problem, run: Run) -> torch.Tensor:
         size = problem.out_sizes[0] if problem.out_sizes else model.size
         if problem.sources:  # the output's size relative to the source's, at model size
@@ -164,6 +205,7 @@ class SinGAN(TrainableEngine):
             start_scale=model.params.start_scale,
             generator=run.generator(),
             progress=run.progress,
+            inject=problem.initial,
         )
 
 

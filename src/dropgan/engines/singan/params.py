@@ -17,7 +17,7 @@ from typing import Any
 from ...errors import InputError
 from ...params import MAX_ITERS, check_count, finite_positive, is_real
 
-__all__ = ["MAX_SCALES", "SCHEDULES", "SinGANParams"]
+__all__ = ["MAX_SCALES", "SCHEDULES", "SR_DEFAULTS", "SinGANParams"]
 
 #: The schedules and the values they give to the fields left ``None``.
 SCHEDULES: dict[str, dict[str, Any]] = {
@@ -39,6 +39,20 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 
 #: Most scales a model may have: far above the ~10 of a 250 px image.
 MAX_SCALES = 40
+
+#: Super-resolution's training, as the authors' ``SR.py`` (tamarott/SinGAN): scales one
+#: SR step apart, ``1 / 2^(1/3)`` (their ``calc_init_scale``; re-fitted by the pyramid rule
+#: as every factor), the coarsest smaller side 18 px (``adjust_scales2image_SR``), the
+#: reconstruction weight 100 (``post_config`` in ``SinGAN/functions.py`` sets ``alpha =
+#: 100`` in SR mode) and the finest generator for the injection (``start_scale`` -1). Their
+#: pyramid is geometric, so spacing is too under the ``fast`` schedule.
+SR_DEFAULTS: dict[str, Any] = {
+    "scale_factor": 2 ** (-1 / 3),
+    "min_size": 18,
+    "rec_weight": 100.0,
+    "spacing": "geometric",
+    "start_scale": -1,
+}
 
 
 def _schedules(text: str) -> dict[str, str]:
@@ -152,7 +166,8 @@ class SinGANParams:
     start_scale: int = field(
         default=0,
         metadata=_help(
-            "sampling: scales below this one replay the reconstruction, the others draw noise"
+            "sampling: scales below this one replay the reconstruction (or are replaced by "
+            "the injected image), the others draw noise; 0 the coarsest, -1 the finest"
         ),
     )
 
@@ -231,4 +246,4 @@ def _check(p: SinGANParams) -> None:
     if p.max_width < p.width:
         raise InputError(f"max_width ({p.max_width}) must be at least width ({p.width})")
     check_count("layers", p.layers, 3, 32)
-    check_count("start_scale", p.start_scale, 0, MAX_SCALES)
+    check_count("start_scale", p.start_scale, -MAX_SCALES, MAX_SCALES)
