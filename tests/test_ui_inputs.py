@@ -8,13 +8,14 @@ import zlib
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import dropgan
 from dropgan.errors import InputError
 from dropgan.image import read_mask
 from dropgan.ui import inputs
-from dropgan.ui.runs import call
+from dropgan.ui.runs import call, command_line
 from dropgan.ui.tabs import prepare
 
 MAGENTA = (255, 0, 255)
@@ -238,9 +239,125 @@ def test_collage_and_generate_read_uploads_and_options(photo_path, fixtures_dir,
     assert run.request.params == {"iters": 2}
 
 
+def test_superres_and_denoise_read_their_options_as_the_command_line(photo_path, tmp_path):
+    values = {"image": str(photo_path), "factor": 2, "back_projection": 1.0, "seed": 3.0}
+    run = prepare("superres", values, {"nn": "exact"}, "gpnn", tmp_path, 10**6)
+    o = run.request.options
+    assert (o["factor"], o["back_projection"], o["seed"]) == (2.0, 1, 3)
+    assert isinstance(o["factor"], float) and isinstance(o["back_projection"], int)
+    assert o["levels"] is None and run.request.inputs == {"image": str(photo_path)}
+    assert run.written == [] and run.request.params == {"nn": "exact"}
+    empty = {"image": str(photo_path), "factor": None, "back_projection": ""}
+    o = prepare("superres", empty, {}, "gpnn", tmp_path, 10**6).request.given()
+    assert "factor" not in o and "back_projection" not in o  # the API's defaults
+    run = prepare("denoise", {"image": str(photo_path), "sigma": 0.1}, {}, "gpnn", tmp_path, 10**6)
+    assert run.request.options["sigma"] == 0.1
+    values = {"image": str(photo_path), "sigma": None}
+    run = prepare("denoise", values, {}, "singan", tmp_path, 10**6)
+    assert "sigma" not in run.request.given() and run.request.engine == "singan"  # estimated
+
+
+def test_paint2image_takes_a_painting_drawn_on_the_blank_canvas(small_photo, tmp_path):
+    dropgan.write_image(small_photo, tmp_path / "source.png")
+    painting = np.zeros((40, 56, 4), np.uint8)  # blank: transparent, read as white
+    painting[20:, :] = (60, 120, 40, 255)
+    value = {"background": None, "layers": [painting], "composite": painting}
+    values = {"source": str(tmp_path / "source.png"), "paint": value, "refine": False}
+    run = prepare("paint2image", {**values, "quantize": True}, FAST, "gpnn", tmp_path, 10**6)
+    req = run.request
+    assert [p.name for p in run.written] == ["painting.png"]
+    paint = np.asarray(Image.open(req.inputs["paint"]).convert("RGB"))
+    assert (paint[:20] == 255).all() and (paint[20:] == (60, 120, 40)).all()
+    assert (req.options["refine"], req.options["quantize"]) == (False, True)
+    out = call(req)
+    assert tuple(out.image.shape) == (3, 40, 56)  # the painting's size
+    assert out.metadata["options"]["quantize"] is True
+    # a ticked refine is the engine's own default (the command line cannot say more)
+    run = prepare("paint2image", {**values, "refine": True}, FAST, "gpnn", tmp_path, 10**6)
+    assert run.request.options["refine"] is None and run.request.options["quantize"] is False
+
+
+def test_harmonize_takes_the_object_painted_on_the_composite(small_photo, tmp_path):
+    """The brush marks the pasted object on the composite; the composite passed to the API
+    is the upload without the strokes, and the output is the background away from it."""
+    dropgan.write_image(small_photo, tmp_path / "bg.png")
+    naive = small_photo.clone()
+    naive[:, 20:34, 40:60] = torch.tensor([0.9, 0.1, 0.1])[:, None, None]
+    ed = _editor(naive, (20, 34, 40, 60))
+    values = {"background": str(tmp_path / "bg.png"), "naive": ed}
+    run = prepare("harmonize", values, FAST, "gpnn", tmp_path / "run", 10**6)
+    req = run.request
+    assert [p.name for p in run.written] == ["naive.png", "mask.png"]
+    given = np.asarray(Image.open(req.inputs["naive"]).convert("RGB"))
+    assert np.array_equal(given, ed["background"][..., :3])  # strokes not in the composite
+    mask = read_mask(req.inputs["mask"]).numpy()
+    assert np.array_equal(mask, inputs.editor_mask(ed))
+    out = (call(req).image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    bg = _rgba(small_photo)[..., :3]
+    # the blend weight is 0 beyond the dilation (7 px) and the blur's reach (20 px)
+    assert np.array_equal(out[:, :12], bg[:, :12]) and np.array_equal(out[:, 88:], bg[:, 88:])
+    # a mask file instead of strokes
+    hole = np.zeros((64, 96), np.uint8)
+    hole[20:34, 40:60] = 255
+    dropgan.write_image(hole, tmp_path / "hole.png")
+    values = {**values, "naive": _editor(naive), "mask_file": str(tmp_path / "hole.png")}
+    run = prepare("harmonize", values, {}, "gpnn", tmp_path / "run2", 10**6)
+    assert np.array_equal(read_mask(run.request.inputs["mask"]).numpy(), hole > 0)
+
+
+def test_a_written_input_never_takes_the_name_of_an_upload(small_photo, tmp_path):
+    """The command line runs in one folder with every input: a background uploaded as
+    ``mask.png`` must not be confused with the painted mask."""
+    (tmp_path / "up").mkdir()
+    dropgan.write_image(small_photo, tmp_path / "up" / "mask.png")
+    values = {"background": str(tmp_path / "up" / "mask.png"), "naive": None}
+    values["naive"] = _editor(small_photo, (20, 34, 40, 60))
+    run = prepare("harmonize", values, {}, "gpnn", tmp_path / "run", 10**6)
+    i = run.request.inputs
+    assert [p.name for p in run.written] == ["naive.png", "page_mask.png"]
+    assert i["mask"] == str(run.written[1]) and run.written[1].is_file()
+    assert not (tmp_path / "run" / "mask.png").exists()
+    assert "--source mask.png --naive naive.png --mask page_mask.png" in command_line(
+        run.request, run.names
+    )
+
+
+def test_harmonize_refuses_inputs_of_different_sizes(small_photo, tmp_path):
+    dropgan.write_image(small_photo, tmp_path / "bg.png")
+    dropgan.write_image(small_photo[:, :32, :48], tmp_path / "small.png")
+    ed = _editor(small_photo, (20, 34, 40, 60))
+    values = {"background": str(tmp_path / "small.png"), "naive": ed}
+    with pytest.raises(InputError) as e:
+        prepare("harmonize", values, {}, "gpnn", tmp_path / "a", 10**6)
+    assert str(e.value) == (
+        "the naive composite is 96x64 px but the background 48x32 px; they must be the same size"
+    )
+    values = {"background": str(tmp_path / "bg.png"), "naive": _editor(small_photo)}
+    with pytest.raises(InputError, match="mask is 48x32 px but the naive composite 96x64"):
+        prepare(
+            "harmonize",
+            {**values, "mask_file": str(tmp_path / "small.png")},
+            {},
+            "gpnn",
+            tmp_path / "b",
+            10**6,
+        )
+    with pytest.raises(InputError, match="paint the pasted object"):
+        prepare("harmonize", values, {}, "gpnn", tmp_path / "c", 10**6)
+
+
 @pytest.mark.parametrize(
     ("task", "values", "message"),
     [
+        ("superres", {}, "upload the image first"),
+        ("superres", {"image": "IMG", "factor": "big"}, "the factor must be a number"),
+        ("superres", {"image": "IMG", "back_projection": 1.5}, "back-projection .* whole"),
+        ("denoise", {"image": "TEXT"}, "is not an image file"),
+        ("denoise", {"image": "IMG", "sigma": "some"}, "sigma must be a number"),
+        ("paint2image", {"paint": "IMG"}, "upload the source image first"),
+        ("paint2image", {"source": "IMG"}, "upload the painting first"),
+        ("harmonize", {"naive": None}, "upload the background first"),
+        ("harmonize", {"background": "IMG"}, "upload the naive composite first"),
         ("generate", {}, "upload the image first"),
         ("generate", {"image": "IMG", "size": "10x10", "scale": "2"}, "not both"),
         ("retarget", {"image": "IMG", "scale": ""}, "target size"),

@@ -99,6 +99,13 @@ def test_a_request_refuses_what_its_task_does_not_take():
         RunRequest("paint", {})
     with pytest.raises(InputError, match="give the image and the mask first"):
         call(RunRequest("inpaint", {}))
+    with pytest.raises(InputError, match="give the background and the naive and the mask"):
+        call(RunRequest("harmonize", {}))
+    with pytest.raises(InputError, match="no option"):
+        RunRequest("superres", {}, {"sigma": 0.1})
+    # the command line has --no-refine only: refine=True would mean another run with SinGAN
+    with pytest.raises(InputError, match="None .* or False"):
+        RunRequest("paint2image", {}, {"refine": True})
 
 
 @pytest.fixture
@@ -119,6 +126,14 @@ def folder(tmp_path, small_photo):
     edited = small_photo.clone()
     edited[:, 10:24, 10:30] = small_photo[:, 40:54, 60:80]
     dropgan.write_image(edited, d / "edited.png")
+    g = torch.Generator().manual_seed(0)
+    small = resize(small_photo, (32, 48)).clamp(0, 1)
+    noisy = (small + 0.1 * torch.randn(small.shape, generator=g)).clamp(0, 1)
+    dropgan.write_image(noisy, d / "noisy.png")
+    paint = torch.empty(3, 40, 56)
+    paint[:] = torch.tensor([0.3, 0.5, 0.8])[:, None, None]  # sky over ground
+    paint[:, 24:] = torch.tensor([0.3, 0.45, 0.2])[:, None, None]
+    dropgan.write_image(paint, d / "sketch.png")
     return d
 
 
@@ -158,6 +173,33 @@ REQUESTS = {
         "edit",
         {"original": d / "photo.png", "edited": d / "edited.png"},
         {"n": 2, "sigma": 0.1},
+        params=FAST,
+    ),
+    "superres": lambda d: RunRequest(
+        "superres",
+        {"image": d / "small.png"},
+        {"factor": 2.0, "back_projection": 1, "seed": 3},
+        params={"nn": "exact"},
+    ),
+    "denoise": lambda d: RunRequest(
+        "denoise", {"image": d / "noisy.png"}, {"sigma": 0.1}, params={"nn": "exact"}
+    ),
+    "paint2image": lambda d: RunRequest(
+        "paint2image",
+        {"source": d / "small.png", "paint": d / "sketch.png"},
+        {"refine": False, "quantize": True, "levels": 1},
+        params=FAST,
+    ),
+    "paint2image-refined": lambda d: RunRequest(
+        "paint2image",
+        {"source": d / "small.png", "paint": d / "sketch.png"},
+        {"levels": 1, "seed": 4},
+        params={**FAST, "alpha": 0.01},
+    ),
+    "harmonize": lambda d: RunRequest(
+        "harmonize",
+        {"background": d / "photo.png", "naive": d / "painted.png", "mask": d / "hole.png"},
+        {"levels": 1},
         params=FAST,
     ),
     "gpdm": lambda d: RunRequest(
@@ -211,6 +253,18 @@ def test_defaults_are_left_out_of_the_command_line():
     assert command_line(req) == "dropgan analogy --source s.png --structure t.png"
     req = RunRequest("inpaint", {"image": "a b.png", "mask": "m.png"}, params={"alpha": math.inf})
     assert command_line(req) == "dropgan inpaint 'a b.png' --mask m.png --alpha inf"
+    req = RunRequest("superres", {"image": "/a/x.png"}, {"factor": 4.0, "back_projection": None})
+    assert command_line(req) == "dropgan superres x.png"
+    assert output_names(req, 1) == output_names(RunRequest("superres", {"image": "x"}), 1)
+    assert output_names(req, 1) == ["x_x4.png"]
+    req = RunRequest(
+        "paint2image",
+        {"source": "/a/s.png", "paint": "/b/p.png"},
+        {"refine": None, "quantize": False},
+    )
+    assert command_line(req) == "dropgan paint2image --source s.png --paint p.png"
+    req = RunRequest("denoise", {"image": "/a/n.png"}, {"sigma": None}, "singan")
+    assert command_line(req) == "dropgan denoise n.png --engine singan"
 
 
 def test_summary_lists_the_resolved_parameters(small_photo):

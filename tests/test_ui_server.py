@@ -89,6 +89,75 @@ def test_generate_returns_pngs_with_the_metadata_and_the_command(server, small_f
     assert "dropgan generate small.png -n 2 --seed 5 --iters 1 --nn exact" in info
 
 
+@pytest.mark.parametrize(
+    ("task", "given", "call", "command", "name"),
+    [
+        (
+            "superres",
+            {"factor": 1.5, "back-projection": 1},
+            lambda f: dropgan.superres(f, 1.5, back_projection=1, nn="exact"),
+            "dropgan superres small.png --factor 1.5 --back-projection 1 --seed 0 --nn exact",
+            "small_x1.5.png",
+        ),
+        (
+            "denoise",
+            {"sigma": 0.05},
+            lambda f: dropgan.denoise(f, sigma=0.05, nn="exact"),
+            "dropgan denoise small.png --sigma 0.05 --seed 0 --nn exact",
+            "small_denoised.png",
+        ),
+    ],
+)
+def test_the_new_tabs_return_the_apis_image_and_command(
+    server, small_file, task, given, call, command, name
+):
+    c = _client(server)
+    image = gradio_client.handle_file(str(small_file))
+    label = "noisy image" if task == "denoise" else "image"
+    args = _args(c, f"/{task}", nn="exact", **{label: image, **given})
+    gallery, files, info, status = c.predict(*args, api_name=f"/{task}")
+    assert status.startswith("Done: 1 image(s)"), status
+    assert [g["caption"] for g in gallery] == [name]
+    expected = call(small_file)
+    meta = read_metadata(files[0])
+    assert meta["task"] == task and meta["options"] == _json(expected.metadata["options"])
+    assert meta["params"] == _json(expected.metadata["params"])
+    assert (dropgan.read_image(files[0]) - expected.image).abs().max() <= 0.5 / 255 + 1e-6
+    assert command in info
+
+
+def _json(value):
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def test_the_new_tabs_show_their_options_but_not_model():
+    from dropgan.ui.app import AppConfig, build
+
+    demo = build(AppConfig())
+    try:
+        ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+        for want in (
+            "superres-factor",
+            "superres-back-projection",
+            "denoise-sigma",
+            "paint2image-paint",
+            "paint2image-refine",
+            "paint2image-quantize",
+            "harmonize-background",
+            "harmonize-naive",
+            "harmonize-mask",
+        ):
+            assert want in ids
+        for task in ("superres", "denoise", "paint2image", "harmonize"):
+            assert f"tab-{task}" in ids and f"{task}-engine" in ids
+        labels = {getattr(b, "label", None) for b in demo.blocks.values()}
+        assert "model" not in labels  # a trained model is the command line's (--model)
+    finally:
+        demo.dropgan_config.cleanup()
+
+
 def test_a_bad_value_is_one_line_in_the_page_not_a_traceback(server, small_file):
     c = _client(server)
     image = gradio_client.handle_file(str(small_file))
@@ -206,6 +275,11 @@ def test_use_as_input_sends_the_selected_output_to_the_chosen_input():
     assert tabs.selected == "inpaint" and status.startswith("a_1.png is now the input")
     *updates, tabs, _ = use(outputs, 0, "Collage (add)", [("/x/first.png", None)])
     assert updates[2] == [("/x/first.png", None), ("/r/a_0.png", None)]
+    order = [("paint2image", "paint"), ("harmonize", "naive"), ("harmonize", "background")]
+    *updates, tabs, _ = use_as_input(order)(outputs, 0, "Paint to image: painting", None)
+    assert updates[0]["composite"] == "/r/a_0.png" and tabs.selected == "paint2image"
+    *updates, tabs, _ = use_as_input(order)(outputs, 1, "Harmonize: background", None)
+    assert updates[2] == "/r/a_1.png" and tabs.selected == "harmonize"
     *updates, _, status = use([], 0, "Generate", None)
     assert status == "⚠️ make an image first"
 

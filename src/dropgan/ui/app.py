@@ -36,7 +36,7 @@ from .events import (
     use_as_input,
 )
 from .fields import ParamField, param_fields
-from .tabs import TASK_OPTIONS
+from .tabs import FIXED_DEPTH, TASK_OPTIONS
 
 __all__ = ["AppConfig", "Server", "build", "serve", "theme"]
 
@@ -51,6 +51,10 @@ TAB_LABELS = {
     "inpaint": "Inpaint",
     "collage": "Collage",
     "edit": "Edit",
+    "superres": "Super-resolution",
+    "denoise": "Denoise",
+    "paint2image": "Paint to image",
+    "harmonize": "Harmonize",
 }
 TAB_HELP = {
     "generate": "Random samples with the patches of one image, at any size.",
@@ -62,6 +66,15 @@ TAB_HELP = {
     "collage": "Merge two or more images (heights within a factor 2) into one.",
     "edit": "Paint a rough edit on the image with the brush (or upload an edited copy); the "
     "edit is redrawn with the image's own patches so that it blends in.",
+    "superres": "Upscale by a factor with detail from the image's own patches, in steps of "
+    "about 1.25, each made consistent with the input (back-projection).",
+    "denoise": "Remove noise: every patch is replaced by its nearest patch of the image "
+    "downscaled, where the noise is averaged away.",
+    "paint2image": "An image with the textures of the source laid out as your painting says: "
+    "upload a painting (flat blobs of colour), or paint one on the blank canvas.",
+    "harmonize": "An object pasted into a background takes on its look: upload the background, "
+    "then the composite, and paint the pasted object on it with the brush (or upload a mask, "
+    "white = object).",
 }
 # --- the page ----------------------------------------------------------------------------------
 
@@ -112,8 +125,8 @@ def _editor(label: str, elem_id: str, colours: list[str], canvas=(320, 240)) -> 
 
 def _task_inputs(t: Tab) -> None:
     v, task = t.values, t.task
-    if task in ("generate", "retarget"):
-        v["image"] = _image("image", f"{task}-image")
+    if task in ("generate", "retarget", "superres", "denoise"):
+        v["image"] = _image("noisy image" if task == "denoise" else "image", f"{task}-image")
     elif task == "analogy":
         v["source"] = _image("source (whose look the output has)", "analogy-source")
         v["structure"] = _editor(
@@ -138,6 +151,23 @@ def _task_inputs(t: Tab) -> None:
                 elem_id="inpaint-steer",
             )
         v["mask_file"] = _image("or a mask file (white = hole), the image's size", "inpaint-mask")
+    elif task == "paint2image":
+        v["source"] = _image("source (whose textures the output has)", "paint2image-source")
+        v["paint"] = _editor(
+            "painting: upload one, or paint flat colours on the blank canvas",
+            "paint2image-paint",
+            ["#3a6ea5", "#4c9a2a", "#8b5a2b", "#f2f2f2", "#202020"],
+        )
+    elif task == "harmonize":
+        v["background"] = _image("background (without the object)", "harmonize-background")
+        v["naive"] = _editor(
+            "naive composite: paint the pasted object with the brush",
+            "harmonize-naive",
+            ["#ff00ff"],
+        )
+        v["mask_file"] = _image(
+            "or a mask file (white = object), the composite's size", "harmonize-mask"
+        )
     elif task == "collage":
         v["images"] = gr.Gallery(
             label="images (two or more)",
@@ -185,11 +215,22 @@ def _task_options(t: Tab) -> None:
                     placeholder="e.g. 1.5x1",
                     elem_id=f"{task}-scale",
                 )
+    if "factor" in names:
+        v["factor"] = gr.Number(
+            default("factor"),
+            minimum=1,
+            label="factor",
+            info="upscaling factor, above 1",
+            elem_id=f"{task}-factor",
+        )
     if "sigma" in names:
         v["sigma"] = gr.Number(
             default("sigma"),
             label="sigma",
-            info="noise at the coarsest level: the diversity of the samples",
+            info="noise standard deviation on [0, 1] values, e.g. 0.098 for 25/255 (empty: "
+            "estimated from the image)"
+            if task == "denoise"
+            else "noise at the coarsest level: the diversity of the samples",
             elem_id=f"{task}-sigma",
         )
     if "max_step" in names:
@@ -200,7 +241,19 @@ def _task_options(t: Tab) -> None:
         )
     if "refine" in names:
         v["refine"] = gr.Checkbox(
-            default("refine"), label="refine (a second pass from the first output)"
+            default("refine") is not False,  # paint2image's None: the engine's default
+            label="refine (a second pass from the first output)",
+            info="engines that learn (SinGAN) inject once and never refine"
+            if task == "paint2image"
+            else None,
+            elem_id=f"{task}-refine",
+        )
+    if "quantize" in names:
+        v["quantize"] = gr.Checkbox(
+            default("quantize"),
+            label="quantize",
+            info="reduce the painting to the source's 5 main colours first",
+            elem_id=f"{task}-quantize",
         )
     with gr.Accordion("more options", open=False):
         if "start" in names:
@@ -211,13 +264,23 @@ def _task_options(t: Tab) -> None:
                 label="start",
                 info="index of the first sample",
             )
-        v["levels"] = gr.Number(
-            None,
-            precision=0,
-            minimum=0,
-            label="levels",
-            info="pyramid depth (empty: the task's rule)",
-        )
+        if "back_projection" in names:
+            v["back_projection"] = gr.Number(
+                default("back_projection"),
+                precision=0,
+                minimum=0,
+                label="back-projection",
+                info="iterations after every step (empty: 3, or 0 for engines that learn)",
+                elem_id=f"{task}-back-projection",
+            )
+        if task not in FIXED_DEPTH:
+            v["levels"] = gr.Number(
+                None,
+                precision=0,
+                minimum=0,
+                label="levels",
+                info="pyramid depth (empty: the task's rule)",
+            )
         v["device"] = gr.Dropdown(_devices(), value="auto", label="device")
 
 
@@ -256,7 +319,8 @@ class Results:
 
 HEADER = """# dropgan
 Single-image generation in seconds: random samples, retargeting, analogies and sketches,
-inpainting, collages and edits, each made from the patches of your own image. Runs on this
+inpainting, collages, edits, super-resolution, denoising, paint-to-image and harmonization,
+each made from the patches of your own image. Runs on this
 machine; nothing leaves it. dropgan {version}."""
 
 

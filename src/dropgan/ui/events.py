@@ -48,11 +48,23 @@ TARGETS = {
     "Inpaint": ("inpaint", "image"),
     "Collage (add)": ("collage", "images"),
     "Edit": ("edit", "original"),
+    "Super-resolution": ("superres", "image"),
+    "Denoise": ("denoise", "image"),
+    "Paint to image: source": ("paint2image", "source"),
+    "Paint to image: painting": ("paint2image", "paint"),
+    "Harmonize: background": ("harmonize", "background"),
+    "Harmonize: composite": ("harmonize", "naive"),
 }
 #: How long a run's files stay on the server (Gradio's cache of them too).
 KEEP_SECONDS = 24 * 3600
 #: Inputs that are image editors (brush painting) rather than plain uploads.
-EDITORS = {("analogy", "structure"), ("inpaint", "image"), ("edit", "original")}
+EDITORS = {
+    ("analogy", "structure"),
+    ("inpaint", "image"),
+    ("edit", "original"),
+    ("paint2image", "paint"),
+    ("harmonize", "naive"),
+}
 
 
 @dataclass

@@ -38,7 +38,18 @@ __all__ = [
 ]
 
 #: The tasks of the page, in its order.
-TASKS = ("generate", "retarget", "analogy", "inpaint", "collage", "edit")
+TASKS = (
+    "generate",
+    "retarget",
+    "analogy",
+    "inpaint",
+    "collage",
+    "edit",
+    "superres",
+    "denoise",
+    "paint2image",
+    "harmonize",
+)
 
 #: Each task's options, with the command line's flag.
 _FLAGS: dict[str, dict[str, str]] = {
@@ -54,6 +65,10 @@ _FLAGS: dict[str, dict[str, str]] = {
     "inpaint": {"steer": "--steer"},
     "collage": {"size": "--size"},
     "edit": {"n": "-n", "start": "--start", "sigma": "--sigma"},
+    "superres": {"factor": "--factor", "back_projection": "--back-projection"},
+    "denoise": {"sigma": "--sigma"},
+    "paint2image": {"refine": "--no-refine", "quantize": "--quantize"},
+    "harmonize": {},
 }
 #: Options of every task.
 _RUN_FLAGS = {"seed": "--seed", "levels": "--levels", "device": "--device"}
@@ -84,13 +99,16 @@ class RunRequest:
     task : str
         One of :data:`TASKS`.
     inputs : dict
-        Input files by the API's argument name: ``image`` (generate, retarget, inpaint),
-        ``mask`` (inpaint), ``source`` and ``structure`` (analogy), ``images`` (collage, a
-        list), ``original`` and ``edited`` (edit).
+        Input files by the API's argument name: ``image`` (generate, retarget, inpaint,
+        superres, denoise), ``mask`` (inpaint, harmonize), ``source`` and ``structure``
+        (analogy), ``images`` (collage, a list), ``original`` and ``edited`` (edit),
+        ``source`` and ``paint`` (paint2image), ``background`` and ``naive`` (harmonize).
     options : dict
         The task's keyword options (``n``, ``seed``, ``size`` as (h, w), ``scale``,
-        ``sigma``, ``max_step``, ``refine``, ``steer``, ``levels``, ``device``); absent or
-        None ones take the API's default.
+        ``sigma``, ``max_step``, ``refine``, ``steer``, ``factor``, ``back_projection``,
+        ``quantize``, ``levels``, ``device``); absent or None ones take the API's default.
+        Paint-to-image's ``refine`` is None (the engine's default) or False, as the command
+        line says it (``--no-refine``).
     engine : str
         A registered engine that does the task; by default the task's first.
     params : dict
@@ -112,6 +130,9 @@ class RunRequest:
         unknown = sorted(set(self.options) - set(_options(self.task)))
         if unknown:
             raise InputError(f"{self.task} has no option(s) {', '.join(unknown)}")
+        if self.task == "paint2image" and self.options.get("refine") is True:
+            # the command line has --no-refine only: True would differ for SinGAN
+            raise InputError("paint2image's refine is None (the engine's default) or False")
 
     def given(self) -> dict[str, object]:
         """The options that are set (not None)."""
@@ -128,6 +149,10 @@ def _inputs(req: RunRequest) -> list[object]:
         "inpaint": ["image", "mask"],
         "collage": ["images"],
         "edit": ["original", "edited"],
+        "superres": ["image"],
+        "denoise": ["image"],
+        "paint2image": ["source", "paint"],
+        "harmonize": ["background", "naive", "mask"],
     }[req.task]
     missing = [name for name in need if not i.get(name)]
     if missing:
@@ -165,6 +190,15 @@ def output_names(req: RunRequest, count: int) -> list[str]:
         return [f"{_stem(i['source'])}_{_stem(i['structure'])}_analogy.png"]
     if req.task == "inpaint":
         return [f"{_stem(i['image'])}_inpaint.png"]
+    if req.task == "superres":
+        factor = float(o.get("factor", api_default("superres", "factor")))
+        return [f"{_stem(i['image'])}_x{factor:g}.png"]
+    if req.task == "denoise":
+        return [f"{_stem(i['image'])}_denoised.png"]
+    if req.task == "paint2image":
+        return [f"{_stem(i['source'])}_{_stem(i['paint'])}_paint.png"]
+    if req.task == "harmonize":
+        return [f"{_stem(i['naive'])}_harmonized.png"]
     return [f"{_stem(i['images'][0])}_collage.png"]
 
 
@@ -239,7 +273,9 @@ def _option_args(name: str, flag: str, value: object) -> list[str]:
         sy, sx = _pair(value)
         return [flag, f"{_number(sx)}x{_number(sy)}"]
     if name == "refine":
-        return [] if value else [flag]
+        return [] if value or value is None else [flag]
+    if name == "quantize":
+        return [flag] if value else []
     return [flag, _number(value)]
 
 
@@ -264,7 +300,7 @@ def command_line(req: RunRequest, names: dict[str, str] | None = None) -> str:
 
     i = req.inputs
     args = ["dropgan", req.task]
-    if req.task in ("generate", "retarget"):
+    if req.task in ("generate", "retarget", "superres", "denoise"):
         args.append(name(i["image"]))
     elif req.task == "analogy":
         args += ["--source", name(i["source"]), "--structure", name(i["structure"])]
@@ -272,6 +308,11 @@ def command_line(req: RunRequest, names: dict[str, str] | None = None) -> str:
         args += [name(i["image"]), "--mask", name(i["mask"])]
     elif req.task == "collage":
         args += [name(p) for p in i["images"]]
+    elif req.task == "paint2image":
+        args += ["--source", name(i["source"]), "--paint", name(i["paint"])]
+    elif req.task == "harmonize":
+        args += ["--source", name(i["background"]), "--naive", name(i["naive"])]
+        args += ["--mask", name(i["mask"])]
     else:
         args += [name(i["original"]), name(i["edited"])]
     options = req.given()
