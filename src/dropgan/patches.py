@@ -120,18 +120,25 @@ class PatchTable:
     of their concatenated patch lists (the order of :func:`extract_patches` per image) has
     its top-left pixel at ``pixels[:, origin[j]]`` and its rows ``row[j]`` pixels apart.
 
-    Unfolded, the patches would take ``p * p`` times the images' memory.
+    Unfolded, the patches would take ``p * p`` times the images' memory. A table also reads
+    as the ``(n, C*p*p)`` patch matrix, a few rows at a time (``table[a:b]``,
+    :meth:`index_select`) or whole (:meth:`matrix`), with the values of
+    :func:`extract_patches`.
 
     Examples
     --------
     >>> t = PatchTable.of([torch.rand(3, 8, 9), torch.rand(3, 7, 7)], 7)
     >>> t.origin.tolist(), t.row.tolist()
     ([0, 1, 2, 9, 10, 11, 72], [9, 9, 9, 9, 9, 9, 7])
+    >>> x = torch.rand(3, 10, 12)
+    >>> torch.equal(PatchTable.of([x], 5)[3:8], extract_patches(x[None], 5)[0, 3:8])
+    True
     """
 
     pixels: torch.Tensor
     origin: torch.Tensor
     row: torch.Tensor
+    patch_size: int
 
     @classmethod
     def of(cls, images: Sequence[torch.Tensor], patch_size: int) -> PatchTable:
@@ -146,7 +153,36 @@ class PatchTable:
             rows.append(torch.full((gh * gw,), w, device=device))
             start += h * w
         pixels = torch.cat([img.flatten(1) for img in images], 1)
-        return cls(pixels, torch.cat(origins), torch.cat(rows))
+        return cls(pixels, torch.cat(origins), torch.cat(rows), patch_size)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n, C*p*p)``: the shape of the patch matrix."""
+        return self.origin.numel(), self.pixels.shape[0] * self.patch_size**2
+
+    def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
+        """Rows ``index`` of the patch matrix, as :meth:`torch.Tensor.index_select` on it
+        (``dim`` must be 0): one gather of ``p * p`` pixels per patch and channel."""
+        if dim != 0:
+            raise ValueError("a patch table gives rows only (dim 0)")
+        p = self.patch_size
+        steps = torch.arange(p, device=index.device)
+        offsets = steps[:, None] * self.row[index, None, None] + steps  # (k, p, p)
+        flat = (self.origin[index, None, None] + offsets).flatten()
+        rows = self.pixels.index_select(1, flat).view(self.pixels.shape[0], index.numel(), p * p)
+        return rows.transpose(0, 1).reshape(index.numel(), -1)
+
+    def __getitem__(self, rows: slice) -> torch.Tensor:
+        start, stop, step = rows.indices(self.origin.numel())
+        return self.index_select(0, torch.arange(start, stop, step, device=self.origin.device))
+
+    def matrix(self, chunk: int = 16384) -> torch.Tensor:
+        """The whole ``(n, C*p*p)`` patch matrix, contiguous, filled ``chunk`` rows at a time
+        (no unfolded copy beside it)."""
+        out = self.pixels.new_empty(self.shape)
+        for s in range(0, out.shape[0], chunk):
+            out[s : s + chunk] = self[s : s + chunk]
+        return out
 
 
 def fold_indexed(

@@ -72,9 +72,14 @@ def normalised_score(
 class NearestNeighbourSearch(ABC):
     """A nearest-neighbour backend. One instance serves one synthesis run, so a backend may
     keep state between calls (warm starts, per-level caches).
+
+    A backend whose ``reads_rows`` is true also takes the queries as one
+    :class:`~dropgan.patches.PatchTable` per sample, reading the rows it needs from the
+    images, so that the ``(n, d)`` query matrix is never made.
     """
 
     name: ClassVar[str]
+    reads_rows: ClassVar[bool] = False
 
     @abstractmethod
     def search(
