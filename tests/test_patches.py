@@ -67,3 +67,18 @@ def test_valid_patches_excludes_every_patch_touching_the_mask():
         for j in range(10):
             touches = i <= 4 < i + 3 and j <= 5 < j + 3
             assert bool(valid[i, j]) is not touches
+
+
+def test_a_patch_table_reads_the_rows_of_the_unfolded_patch_matrix():
+    g = torch.Generator().manual_seed(0)
+    images = [torch.rand(3, 11, 14, generator=g), torch.rand(3, 9, 9, generator=g)]
+    table = PatchTable.of(images, 5)
+    unfolded = torch.cat([extract_patches(x[None], 5)[0] for x in images])
+    assert table.shape == tuple(unfolded.shape)
+    rows = torch.randint(0, unfolded.shape[0], (200,), generator=g)
+    assert torch.equal(table.index_select(0, rows), unfolded[rows])
+    assert torch.equal(table[7:60:3], unfolded[7:60:3])
+    matrix = table.matrix(chunk=16)  # chunks that do not divide the rows
+    assert matrix.is_contiguous() and torch.equal(matrix, unfolded)
+    with pytest.raises(ValueError):
+        table.index_select(1, rows)

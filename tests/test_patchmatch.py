@@ -300,3 +300,19 @@ def test_changed_queries_are_searched_and_settled_ones_keep_their_match():
     assert torch.equal(second[~changed], first[~changed])
     found = second[changed] == torch.arange(q.shape[0])[changed]
     assert float(found.float().mean()) > 0.9
+
+
+@pytest.mark.parametrize("alpha", [math.inf, 0.01])
+def test_queries_read_from_the_images_give_the_same_matches(alpha):
+    from dropgan.patches import PatchTable
+
+    xq, xk = [_smooth(34, 40, 38), _smooth(34, 40, 39)], _smooth(30, 36, 40)
+    k = _patches(xk).contiguous()
+    layout = PatchLayout(_grid(xq[0]), (_grid(xk),))
+    found = []
+    for queries in (torch.stack([_patches(x) for x in xq]), [PatchTable.of([x], P) for x in xq]):
+        search = make_backend("patchmatch", seed=41, exact_below=0)
+        # two calls: the second starts warm and recognises settled queries
+        found.append([search.search(queries, k, alpha, layout) for _ in range(2)])
+    for a, b in zip(*found, strict=True):
+        assert torch.equal(a, b)
