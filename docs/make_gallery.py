@@ -8,8 +8,9 @@ beside GPDM ("engines") on generation, retargeting and texture synthesis; a smal
 beside bicubic on Set5's butterfly and denoising at sigma 25/255 beside non-local means on
 Set14's flowers, both with PSNR against the ground truth in the labels ("superres",
 "denoise"), paint-to-image ("paint2image"), harmonization ("harmonize") and editing
-("singan_edit"). The restoration pairs are read at full size (``--max-side`` would break
-the super-resolution pair; denoising shrinks the clean image before adding the noise).
+("singan_edit"); and every fourth frame of an animation ("animate"). The restoration pairs
+are read at full size (``--max-side`` would break the super-resolution pair; denoising
+shrinks the clean image before adding the noise).
 
     .venv/bin/python docs/make_gallery.py                      # everything (minutes on a CPU)
     .venv/bin/python docs/make_gallery.py --tasks inpaint --max-side 96 --nn exact
@@ -335,6 +336,18 @@ def singan_edit(inp: Inputs, run: dict) -> list[Row]:
     ]
 
 
+#: The gallery's animation; ``dropgan animate`` with these settings and seed 0 writes the
+#: same frames as a GIF (README).
+ANIMATION = {"frames": 24, "source": "sigd16/3.jpg"}
+
+
+def animate(inp: Inputs, run: dict) -> list[Row]:
+    """Every fourth frame of an animation (the noise's random walk, GPNN)."""
+    x = inp.image(ANIMATION["source"])
+    frames = dropgan.animate(x, frames=ANIMATION["frames"], **run)
+    return [[("input", x)] + [(f"frame {i}", frames[i]) for i in range(0, len(frames), 4)]]
+
+
 TASKS: dict[str, Callable[[Inputs, dict], list[Row]]] = {
     "generate": generate,
     "retarget": retarget,
@@ -349,6 +362,7 @@ TASKS: dict[str, Callable[[Inputs, dict], list[Row]]] = {
     "paint2image": paint2image,
     "harmonize": harmonize,
     "singan_edit": singan_edit,
+    "animate": animate,
 }
 
 #: Sheets with lower panels, to keep their PNG under about 600 KB for the README (SinGAN's
