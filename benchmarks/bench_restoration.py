@@ -45,14 +45,14 @@ SIGMA = 25 / 255
 FACTOR = 4
 
 
-def _eight_bit(image: torch.Tensor) -> torch.Tensor:
+def eight_bit(image: torch.Tensor) -> torch.Tensor:
     return (image.clamp(0, 1) * 255).round() / 255
 
 
 def _timed(make: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
     start = time.perf_counter()
     out = make()
-    return _eight_bit(out), time.perf_counter() - start
+    return eight_bit(out), time.perf_counter() - start
 
 
 def _images(name: str, limit: int | None) -> list[Path]:
@@ -111,7 +111,13 @@ def bench_sr(sets: list[str], limit: int | None, seed: int) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
-def _nl_means(noisy: torch.Tensor) -> torch.Tensor | None:
+def noisy_copy(clean: torch.Tensor, index: int) -> torch.Tensor:
+    """``clean`` with Gaussian noise of :data:`SIGMA` drawn from seed ``index``, in 8 bits."""
+    g = torch.Generator().manual_seed(index)
+    return eight_bit(clean + SIGMA * torch.randn(clean.shape, generator=g))
+
+
+def nl_means(noisy: torch.Tensor) -> torch.Tensor | None:
     try:
         from skimage.restoration import denoise_nl_means
     except ImportError:
@@ -135,16 +141,15 @@ def bench_denoise(sets: list[str], limit: int | None, seed: int) -> None:
         scores: dict[str, list[tuple[float, float]]] = {"noisy": [], "gpnn": [], "nlm": []}
         for index, path in enumerate(_images(name, limit if name == "bsd100" else None)):
             clean = read_image(path)
-            g = torch.Generator().manual_seed(index)
-            noisy = _eight_bit(clean + SIGMA * torch.randn(clean.shape, generator=g))
+            noisy = noisy_copy(clean, index)
             scores["noisy"].append((psnr(noisy, clean, channel="rgb"), 0.0))
             y, t = _timed(lambda z=noisy: denoise(z, sigma=SIGMA, seed=seed).image)
             scores["gpnn"].append((psnr(y, clean, channel="rgb"), t))
             start = time.perf_counter()
-            nlm = _nl_means(noisy)
+            nlm = nl_means(noisy)
             if nlm is not None:
                 t = time.perf_counter() - start
-                scores["nlm"].append((psnr(_eight_bit(nlm), clean, channel="rgb"), t))
+                scores["nlm"].append((psnr(eight_bit(nlm), clean, channel="rgb"), t))
             print(f"{name} {path.name}: {scores['gpnn'][-1]}", file=sys.stderr, flush=True)
         n = len(scores["noisy"])
         cells = [f"{name} ({n})", f"{_mean([r[0] for r in scores['noisy']]):.2f}"]

@@ -233,7 +233,7 @@ def superres(inp: Inputs, run: dict) -> list[Row]:
     nearest = F.interpolate(lr[None], size=size, mode="nearest")[0]
     # torch's bicubic (a = -0.75): the stronger of the two bicubics, the one docs/restoration.md
     # compares GPNN with
-    bicubic = bench._eight_bit(
+    bicubic = bench.eight_bit(
         F.interpolate(lr[None], size=size, mode="bicubic", align_corners=False)[0]
     )
 
@@ -242,7 +242,7 @@ def superres(inp: Inputs, run: dict) -> list[Row]:
 
     rows = []
     for name, kw in _applications(run):
-        y = bench._eight_bit(dropgan.superres(lr, SR_FACTOR, **kw).image)
+        y = bench.eight_bit(dropgan.superres(lr, SR_FACTOR, **kw).image)
         rows.append(
             [
                 ("low resolution (pixels)", _zoom(nearest, SR_CROP)),
@@ -265,8 +265,7 @@ def denoise(inp: Inputs, run: dict) -> list[Row]:
     clean image over the whole image; a part is shown at 1:1."""
     bench = _restoration_bench()
     clean = inp.image(DENOISE_IMAGE)
-    g = torch.Generator().manual_seed(DENOISE_INDEX)
-    noisy = bench._eight_bit(clean + bench.SIGMA * torch.randn(clean.shape, generator=g))
+    noisy = bench.noisy_copy(clean, DENOISE_INDEX)
     top, left, h, w = DENOISE_CROP
     h, w = min(h, clean.shape[-2]), min(w, clean.shape[-1])  # a smaller image with --max-side
     box = (min(top, clean.shape[-2] - h), min(left, clean.shape[-1] - w), h, w)
@@ -274,12 +273,12 @@ def denoise(inp: Inputs, run: dict) -> list[Row]:
     def db(y: torch.Tensor) -> str:
         return f"{psnr(y, clean, channel='rgb'):.2f} dB"
 
-    nlm = bench._nl_means(noisy)  # None without scikit-image
-    nlm = None if nlm is None else bench._eight_bit(nlm)
+    nlm = bench.nl_means(noisy)  # None without scikit-image
+    nlm = None if nlm is None else bench.eight_bit(nlm)
     baseline = [] if nlm is None else [(f"non-local means: {db(nlm)}", _zoom(nlm, box))]
     rows = []
     for name, kw in _applications(run):
-        y = bench._eight_bit(dropgan.denoise(noisy, sigma=bench.SIGMA, **kw).image)
+        y = bench.eight_bit(dropgan.denoise(noisy, sigma=bench.SIGMA, **kw).image)
         rows.append(
             [
                 (f"noise sigma 25/255: {db(noisy)}", _zoom(noisy, box)),
