@@ -34,6 +34,7 @@ from ...errors import InputError
 from ...progress import Progress
 from .model import SinGANModel, generator_step
 from .pyramid import upscale
+from .sample import check_trained
 
 __all__ = ["animate_frames", "noise_walk"]
 
@@ -103,14 +104,7 @@ def animate_frames(
     >>> [tuple(f.shape) for f in animate_frames(m, 2, start_scale=1)]
     [(3, 24, 32), (3, 24, 32)]
     """
-    if not model.complete:
-        raise InputError(
-            f"the model has {model.done} of its {len(model.scales)} scales trained: "
-            "resume its training before animating"
-        )
-    count = len(model.scales)
-    if isinstance(start_scale, bool) or not isinstance(start_scale, int):
-        raise InputError(f"start scale must be an integer, got {start_scale!r}")
+    count = check_trained(model, start_scale, "animating")
     if not 0 <= start_scale < count:
         raise InputError(
             f"start scale must be from 0 to {count - 1} for a model of {count} scales "

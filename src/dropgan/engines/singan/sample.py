@@ -47,7 +47,7 @@ from ...progress import Progress
 from .model import SinGANModel, generator_step
 from .pyramid import resize_exact, upscale
 
-__all__ = ["output_sizes", "sample_image"]
+__all__ = ["check_trained", "output_sizes", "sample_image"]
 
 
 def output_sizes(model: SinGANModel, size: Sequence[int]) -> list[tuple[int, int]]:
@@ -69,6 +69,32 @@ def output_sizes(model: SinGANModel, size: Sequence[int]) -> list[tuple[int, int
     out = [(max(1, round(a * sv)), max(1, round(b * sh))) for a, b in model.scales.sizes]
     out[-1] = (h, w)
     return out
+
+
+def check_trained(model: SinGANModel, start_scale: object, purpose: str) -> int:
+    """The model's number of scales, once every scale is known to be trained and
+    ``start_scale`` to be an integer; ``purpose`` names what the model is for in the error.
+
+    Examples
+    --------
+    >>> from dropgan.engines.singan.train import new_model
+    >>> from dropgan.engines.singan.params import SinGANParams
+    >>> m = new_model(torch.rand(3, 24, 32), SinGANParams(min_size=12, scales=3), 0, "cpu")
+    >>> from dropgan.errors import InputError
+    >>> try:
+    ...     check_trained(m, 0, "sampling")
+    ... except InputError as e:
+    ...     print(e)
+    the model has 0 of its 3 scales trained: resume its training before sampling
+    """
+    if not model.complete:
+        raise InputError(
+            f"the model has {model.done} of its {len(model.scales)} scales trained: "
+            f"resume its training before {purpose}"
+        )
+    if isinstance(start_scale, bool) or not isinstance(start_scale, int):
+        raise InputError(f"start scale must be an integer, got {start_scale!r}")
+    return len(model.scales)
 
 
 def sample_image(
@@ -111,14 +137,7 @@ def sample_image(
     >>> sample_image(m, (24, 32), start_scale=1, inject=torch.rand(3, 30, 40)).shape
     torch.Size([3, 24, 32])
     """
-    if not model.complete:
-        raise InputError(
-            f"the model has {model.done} of its {len(model.scales)} scales trained: "
-            "resume its training before sampling"
-        )
-    count = len(model.scales)
-    if isinstance(start_scale, bool) or not isinstance(start_scale, int):
-        raise InputError(f"start scale must be an integer, got {start_scale!r}")
+    count = check_trained(model, start_scale, "sampling")
     given = start_scale
     if -count <= start_scale < 0:  # counted from the finest, as Python indexes
         start_scale += count
