@@ -170,6 +170,8 @@ def test_bad_requests_fail_before_any_work(images, tmp_path):
         write_image(torch.zeros(3, 32, 48), tmp_path / "same" / name)
     with pytest.raises(InputError, match="share a name: 1$"):
         reproduce(tmp_path / "same", out, ["nn=exact"], metrics=LIGHT)
+    with pytest.raises(OutputError, match="is not a folder"):  # a page under a file
+        reproduce(real, out, ["nn=exact"], metrics=LIGHT, page=tmp_path / "same" / "1.png" / "p")
     assert not out.exists()
 
 

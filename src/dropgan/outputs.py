@@ -22,7 +22,7 @@ import torch
 from .errors import OutputError
 from .image import METADATA_KEY, write_image
 
-__all__ = ["LOCK_NAME", "OutputSet"]
+__all__ = ["LOCK_NAME", "OutputSet", "check_writable"]
 
 #: The lock file of a folder being written.
 LOCK_NAME = ".dropgan.lock"
@@ -151,3 +151,30 @@ class OutputSet:
         if self._created and self.written:
             self._created = []  # the folders now hold results: keep them
         return path
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """That a file can be written at ``path`` (its missing folders made): it is not a folder,
+    and its nearest existing ancestor is a folder this process may write in. For outputs
+    written at the end of long work, checked before it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_writable(Path(tempfile.gettempdir()) / "new" / "page.md")
+    >>> check_writable(tempfile.gettempdir())
+    Traceback (most recent call last):
+    ...
+    dropgan.errors.OutputError: ... is a folder; a file cannot replace it
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; a file cannot replace it")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: {parent} is not writable")
+

@@ -33,6 +33,7 @@ from ..batch.runner import BATCH_KEY, output_state, run_batch
 from ..engines import get_engine
 from ..errors import InputError, OutputError
 from ..image import read_image, read_metadata
+from ..outputs import check_writable
 from ..search import default_backend
 from ..tasks.common import resolve_device
 from .patch_stats import SEARCHES
@@ -520,6 +521,7 @@ def reproduce(
         raise InputError(f"unknown search {search!r} (choose from {', '.join(SEARCHES)})")
     choose_workers(workers, threads_per_worker)  # counts that fit the cores, before any work
     out = Path(out_dir)
+    check_writable(out / "results.md" if page is None else page)  # written after hours of work
     plans, entries = [], []
     for run in runs:
         takes_nn = "nn" in {f.name for f in fields(get_engine(run.engine).params_type)}
