@@ -170,8 +170,10 @@ def test_a_second_run_on_the_same_folder_is_refused_while_the_first_runs(tmp_pat
         ["retarget", "{photo}", "--size", "120x64"],
         ["inpaint", "{photo}", "--mask", "{mask}"],
         ["edit", "{photo}", "{edited}", "-n", "2", "--sigma", "0.3"],
+        ["edit", "{photo}", "{edited}", "--mask", "{mask}", "--blend"],
+        ["harmonize", "--source", "{photo}", "--naive", "{edited}", "--mask", "{mask}"],
     ],
-    ids=["generate", "retarget", "inpaint", "edit"],
+    ids=["generate", "retarget", "inpaint", "edit", "edit-mask", "harmonize"],
 )
 def test_an_output_is_made_again_from_its_metadata_alone(tmp_path, files, small_photo, argv):
     edited = small_photo.clone()
@@ -182,7 +184,8 @@ def test_an_output_is_made_again_from_its_metadata_alone(tmp_path, files, small_
     assert main([a.format(**files) for a in argv] + ["--out", str(out), *FAST]) == 0
     last = sorted(out.glob("*.png"))[-1]
     meta = read_metadata(last)
-    inputs = [files[{"image": "photo", "original": "photo"}.get(r, r)] for r in _roles(meta)]
+    as_file = {"image": "photo", "original": "photo", "background": "photo", "naive": "edited"}
+    inputs = [files[as_file.get(r, r)] for r in _roles(meta)]
     again = dropgan.regenerate(last.as_posix() and meta, *inputs)
     assert torch.equal(_as_8bit(again), dropgan.read_image(last))
 

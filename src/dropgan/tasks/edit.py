@@ -218,8 +218,7 @@ def edit(
 
 def add_edit_command(sub: argparse._SubParsersAction) -> None:
     """The ``dropgan edit`` subcommand, with ``--mask``, ``--no-blend``/``--blend`` and
-    ``--model`` (to replace :func:`dropgan.cli._add_edit` in
-    :func:`dropgan.cli.build_parser`)."""
+    ``--model`` (wired into :func:`dropgan.cli.build_parser`)."""
     from ..cli import (
         _api_kwargs,
         _engine_options,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -82,15 +83,24 @@ def regenerate(
     if len(inputs) != len(wanted):
         roles = ", ".join(i["role"] for i in wanted)
         raise InputError(f"this output was made from {len(wanted)} input(s) ({roles})")
+    named = set(inspect.signature(task).parameters) - {"images"}
+    args, by_role = [], {}
     for given, record in zip(inputs, wanted, strict=True):
-        # a file is recorded by its bytes, an array by its values: compare like with like
-        as_given = given if "file" in record else read_image(given, record["role"])
-        found = input_record(as_given, read_image(given, record["role"]), record["role"])
-        if found["sha256"] != record["sha256"]:
-            raise InputError(f"the {record['role']} is not the one this output was made from")
+        if "sha256" in record:  # a trained model is recorded by its folder's name only
+            # a file is recorded by its bytes, an array by its values: compare like with like
+            as_given = given if "file" in record else read_image(given, record["role"])
+            found = input_record(as_given, read_image(given, record["role"]), record["role"])
+            if found["sha256"] != record["sha256"]:
+                raise InputError(f"the {record['role']} is not the one this output was made from")
+        # inputs that are keyword-only (an edit's mask, a model) go by their role's name
+        if record["role"] in named:
+            by_role[record["role"]] = given
+        else:
+            args.append(given)
     if "size" in options:
         options["size"] = _size(options["size"])
     if metadata["task"] in _SAMPLED:
         options.update(n=1, start=sample)
-    args = [list(inputs)] if metadata["task"] == "collage" else list(inputs)
-    return task(*args, **options, **params, **run, device=device)[0]
+    if metadata["task"] == "collage":
+        args = [args]
+    return task(*args, **by_role, **options, **params, **run, device=device)[0]
