@@ -131,3 +131,29 @@ def test_reproduce_bad_input(tmp_path, photo, capsys, extra, message):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err
     assert not out.exists()
+
+
+def test_a_run_leaves_the_processs_warning_settings_as_they_were(tmp_path):
+    import warnings
+
+    filters, show = list(warnings.filters), warnings.showwarning
+    status = main(
+        [
+            "generate",
+            "--example",
+            "balloons",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--levels",
+            "1",
+            "--iters",
+            "1",
+            "--nn",
+            "exact",
+            "--size",
+            "40x30",
+        ]
+    )
+    assert status == 0
+    assert warnings.filters == filters and warnings.showwarning is show

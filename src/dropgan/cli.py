@@ -769,7 +769,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dropgan`` command; returns the exit status."""
     previous = signal.signal(signal.SIGTERM, _terminate)  # a kill is cleaned up like Ctrl-C
     try:
-        return _main(argv)
+        # the warning settings of a run (one-line notes, --quiet) end with it: a caller that
+        # runs main() in its own process (tests, the web app's checks) keeps its own
+        with warnings.catch_warnings():
+            return _main(argv)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
