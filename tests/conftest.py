@@ -1,4 +1,4 @@
-"""Shared fixtures: the images shipped in ``tests/fixtures``, the optional ``../shared/images``,
+"""Shared fixtures: the images shipped in ``tests/fixtures``,
 the metric weights, and the skip of ``network``-marked tests when the package index is down."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dropgan.image import read_image
 from dropgan.pyramid import resize
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
 PYPI = "https://pypi.org/simple"
 
 
@@ -27,14 +26,6 @@ PYPI = "https://pypi.org/simple"
 def fixtures_dir() -> Path:
     """The small images shipped with the tests (see ``tests/fixtures/SOURCES.md``)."""
     return FIXTURES
-
-
-@pytest.fixture(scope="session")
-def shared_images() -> Path:
-    """The larger image collection beside the checkout, for extra coverage only."""
-    if not SHARED_IMAGES.is_dir():
-        pytest.skip("../shared/images is not beside the checkout")
-    return SHARED_IMAGES
 
 
 @pytest.fixture(scope="session")
