@@ -299,19 +299,15 @@ def pnn_step(
     return torch.stack([fold_indexed(values, i, size, patch_size, window, weights) for i in idx])
 
 
-def _level_patches(
+def _blurry_keys(
     sources: Sequence[Source],
     n: int,
     patch_size: int,
-    size_of: int | None = None,
-    upscale: Callable[[torch.Tensor, Sequence[int]], torch.Tensor] = resize,
+    upscale: Callable[[torch.Tensor, Sequence[int]], torch.Tensor],
 ) -> torch.Tensor:
-    """The contiguous patch matrix of every source at level n, concatenated; with ``size_of``,
-    of level ``size_of`` upscaled by ``upscale`` to level n's size (blurry keys)."""
-    images = [
-        s.levels[n] if size_of is None else upscale(s.levels[size_of], s.levels[n].shape[-2:])
-        for s in sources
-    ]
+    """The contiguous patch matrix of every source's level n + 1 upscaled by ``upscale`` to
+    level n's size, concatenated: the keys as blurry as the upscaled output."""
+    images = [upscale(s.levels[n + 1], s.levels[n].shape[-2:]) for s in sources]
     return PatchTable.of(images, patch_size).matrix()
 
 
@@ -397,9 +393,8 @@ def synthesize(
         values = PatchTable.of([s.levels[n] for s in sources], p)
         weights = fold_weights(out_sizes[n], p, window)
         valid = _valid_keys(sources, n, p)
-        blurred = None if n == depth else n + 1
         keys = None  # the last level's keys go before this level's are made
-        keys = _level_patches(sources, n, p, size_of=blurred, upscale=upscale)
+        keys = values.matrix() if n == depth else _blurry_keys(sources, n, p, upscale)
         for t in range(steps[n]):
             y = pnn_step(
                 y, keys, values, window, weights, search, params.alpha, layouts[n], p, valid
@@ -407,7 +402,7 @@ def synthesize(
             if t == 0 and n != depth and steps[n] > 1 and params.keys == "sharp":
                 # ours: blurry keys serve the blurry first query only; then K = V
                 keys = None
-                keys = _level_patches(sources, n, p)
+                keys = values.matrix()
             progress.advance(work[n], stage)
     return y.clamp(0.0, 1.0)
 

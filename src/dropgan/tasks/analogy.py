@@ -139,7 +139,7 @@ def structural_analogy(
     authors inject once). ``prepare(structure, source)`` may change the structure first
     (paint-to-image's colour quantisation); ``options`` are added to the metadata's."""
     root = as_progress(progress)
-    plan, trained, record = task_plan(task, engine, params, device, levels, model)
+    plan, trained, model_inputs = task_plan(task, engine, params, device, levels, model)
     if refine is None:
         refine = not plan.learns
     a = read_image(source[0], source[1]).to(plan.device)
@@ -171,6 +171,6 @@ def structural_analogy(
         root,
         seed=seed,
         depth=depth,
-        inputs=[*inputs, *([record] if record else [])],
+        inputs=[*inputs, *model_inputs],
         options={"refine": refine, **(options or {})},
     )

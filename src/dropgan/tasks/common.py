@@ -296,21 +296,23 @@ def task_plan(
     device: str | torch.device | None,
     levels: object = None,
     model: object = None,
-) -> tuple[Plan, Any, dict[str, str] | None]:
+) -> tuple[Plan, Any, list[dict[str, str]]]:
     """The plan of an application that may use a model trained before: without ``model``,
     :func:`make_plan` (the model is trained on the source later, by
     :func:`prepare_model`, if the engine learns); with it, :func:`model_plan`. Returns
-    the plan, the model (or None) and its metadata record (or None).
+    the plan, the model (or None) and what the output's metadata lists of it among the
+    inputs (nothing, or the model's record).
 
     Examples
     --------
-    >>> plan, model, record = task_plan("edit", "gpnn", {}, "cpu")
-    >>> plan.engine.name, model, record
-    ('gpnn', None, None)
+    >>> plan, model, model_inputs = task_plan("edit", "gpnn", {}, "cpu")
+    >>> plan.engine.name, model, model_inputs
+    ('gpnn', None, [])
     """
     if model is None:
-        return make_plan(task, engine, options, device, levels), None, None
-    return model_plan(task, engine, model, options, device, levels)
+        return make_plan(task, engine, options, device, levels), None, []
+    plan, model, record = model_plan(task, engine, model, options, device, levels)
+    return plan, model, [record]
 
 
 def add_model_option(parser: argparse.ArgumentParser, source: str) -> None:

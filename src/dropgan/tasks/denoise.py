@@ -182,11 +182,11 @@ def denoise(
         raise InputError(f"sigma must be a finite number >= 0, got {sigma!r}")
     if is_int(scales):  # the engine's parameter of the same name
         params, scales = {**params, "scales": scales}, None
-    plan, trained, record = task_plan("denoise", engine, params, device, model=model)
+    plan, trained, model_inputs = task_plan("denoise", engine, params, device, model=model)
     x = read_image(image).to(plan.device)
     size = tuple(x.shape[-2:])
     used = float(sigma) if sigma is not None else estimate_sigma(x)
-    inputs = [input_record(image, x, "image"), *([record] if record else [])]
+    inputs = [input_record(image, x, "image"), *model_inputs]
     if plan.learns:
         return _learnt(plan, x, trained, seed, root, inputs, used)
     chosen = copy_scales(used) if scales is None else _check_scales(scales)

@@ -38,7 +38,7 @@ from .common import (
     run_samples,
     task_plan,
 )
-from .harmonize import BLEND_BLUR, soft_mask
+from .harmonize import BLEND_BLUR, blend_into, soft_mask
 
 __all__ = [
     "EDIT_DILATION",
@@ -163,7 +163,7 @@ def edit(
     """
     root = as_progress(progress)
     sigma = check_sigma(sigma)
-    plan, trained, record = task_plan("edit", engine, params, device, levels, model)
+    plan, trained, model_inputs = task_plan("edit", engine, params, device, levels, model)
     x = read_image(original, "original")
     e = read_image(edited, "edited")
     if x.shape != e.shape:
@@ -196,7 +196,7 @@ def edit(
     def one(seed: int, progress) -> torch.Tensor:
         noise = plan.noise(problem.out_sizes[-1], sigma, seed)
         y = at_size(plan.run(replace(problem, noise=noise), seed, progress, trained), size)
-        return y if weight is None else (weight * y + (1 - weight) * real).clamp(0.0, 1.0)
+        return y if weight is None else blend_into(y, real, weight)
 
     images, own = run_samples(n, seed, start, root, one)
     return make_result(
@@ -210,7 +210,7 @@ def edit(
             input_record(original, x, "original"),
             input_record(edited, e, "edited"),
             *([] if mask is None else [input_record(mask, changed, "mask")]),
-            *([record] if record else []),
+            *model_inputs,
         ],
         options={"sigma": sigma, "blend": bool(blend)},
     )

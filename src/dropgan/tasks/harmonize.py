@@ -50,6 +50,7 @@ __all__ = [
     "DILATION",
     "REGION_PATCHES",
     "add_harmonize_command",
+    "blend_into",
     "harmonize",
     "harmonize_depth",
     "soft_mask",
@@ -92,6 +93,19 @@ def soft_mask(
     out = blurred[0, 0]
     lo, hi = out.min(), out.max()
     return (out - lo) / (hi - lo) if hi > lo else torch.ones_like(out)
+
+
+def blend_into(image: torch.Tensor, base: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``image`` where ``weight`` (a :func:`soft_mask`) is 1, ``base`` where it is 0, mixed
+    between: the SinGAN authors' ``(1 - mask) real + mask out``.
+
+    Examples
+    --------
+    >>> w = torch.tensor([[0.0, 0.25, 1.0]])
+    >>> blend_into(torch.ones(3, 1, 3), torch.zeros(3, 1, 3), w)[0].tolist()
+    [[0.0, 0.25, 1.0]]
+    """
+    return (weight * image + (1 - weight) * base).clamp(0.0, 1.0)
 
 
 def harmonize_depth(mask: torch.Tensor, ratio: float, patch_size: int) -> int:
@@ -169,7 +183,7 @@ def harmonize(
     (3, 32, 40)
     """
     root = as_progress(progress)
-    plan, trained, record = task_plan("harmonize", engine, params, device, levels, model)
+    plan, trained, model_inputs = task_plan("harmonize", engine, params, device, levels, model)
     bg = read_image(background, "background").to(plan.device)
     composite = read_image(naive, "naive composite").to(plan.device)
     pasted = read_mask(mask).to(plan.device)
@@ -190,7 +204,7 @@ def harmonize(
 
     def one(seed: int, progress) -> torch.Tensor:
         y = at_size(plan.run(problem, seed, progress, trained), size)
-        return (weight * y + (1 - weight) * bg).clamp(0.0, 1.0)
+        return blend_into(y, bg, weight)
 
     images, own = run_samples(1, seed, 0, root, one)
     return make_result(
@@ -204,7 +218,7 @@ def harmonize(
             input_record(background, bg, "background"),
             input_record(naive, composite, "naive"),
             input_record(mask, pasted, "mask"),
-            *([record] if record else []),
+            *model_inputs,
         ],
         options={},
     )

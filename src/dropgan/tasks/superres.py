@@ -183,7 +183,7 @@ def superres(
         raise InputError(f"the super-resolution factor must be a number above 1, got {factor!r}")
     if levels not in (None, 1):
         raise InputError("super-resolution runs two-level steps; its depth cannot be set")
-    plan, trained, record = task_plan("superres", engine, params, device, model=model)
+    plan, trained, model_inputs = task_plan("superres", engine, params, device, model=model)
     if back_projection is None:
         back_projection = 0 if plan.learns else BACK_PROJECTION
     back_projection = check_count("back_projection", back_projection, 0, MAX_BACK_PROJECTION)
@@ -218,7 +218,7 @@ def superres(
         root,
         seed=seed,
         depth=1,
-        inputs=[input_record(image, x, "image"), *([record] if record else [])],
+        inputs=[input_record(image, x, "image"), *model_inputs],
         options={"factor": float(factor), "back_projection": back_projection},
     )
 
