@@ -42,6 +42,7 @@ RUNS = {
     "blurred keys, patchmatch": ({"nn": "patchmatch", "keys": "blurred"}, False),
     "authors' recipe, patchmatch": ({"nn": "patchmatch", "recipe": "authors"}, False),
     "dropgan (sharp keys), exact": ({"nn": "exact"}, True),
+    "blurred keys, exact": ({"nn": "exact", "keys": "blurred"}, True),
     "authors' recipe, exact": ({"nn": "exact", "recipe": "authors"}, True),
 }
 REFERENCES = {

@@ -177,4 +177,3 @@ def check_writable(path: str | os.PathLike) -> None:
         raise OutputError(f"cannot write {path}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {path}: {parent} is not writable")
-
