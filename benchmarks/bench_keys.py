@@ -6,8 +6,8 @@ measures, per image: SIFID, NIQE, coherence and completeness (exact nearest neig
 ``--max-queries`` random patches), the mean absolute difference to the source (a diversity
 measure that needs only one sample), SinGAN's pixel diversity (two or more samples), copies
 (samples within one 8-bit level of the source, mean absolute difference) and processor
-seconds per sample. Runs with exact search take about 225 s per sample on one core, so they
-cover only the first ``--exact`` images. ``--speed`` instead times one sample per image and
+seconds per sample. Runs with exact search take about 135 s per sample on one core; they
+cover the first ``--exact`` images. ``--speed`` instead times one sample per image and
 key scheme with PatchMatch, with and without its reuse of settled queries.
 
 Run with ``OMP_NUM_THREADS=1``; samples already in ``--out`` are reused, not remade::
