@@ -1,6 +1,9 @@
 """GPNN's key schemes and the authors' recipe on SIGD16, beside the authors' own outputs.
 
-Makes ``--samples`` samples per image (seed 0) for each run, writes them as 8-bit PNG (the
+The runs (:data:`RUNS`): GPNN with each key scheme and the authors' recipe, with PatchMatch
+and exact search, at the default noise and at less (σ 0.5 and 0.6, for a comparison at the
+authors' diversity), and GPDM with each schedule. Makes ``--samples`` samples per image
+(seed 0) for each run (one for exact search and GPDM), writes them as 8-bit PNG (the
 format of the reference outputs in ``../shared/images/reference``), reads them back and
 measures, per image: SIFID, NIQE, coherence and completeness (exact nearest neighbours of
 ``--max-queries`` random patches), the mean absolute difference to the source (a diversity
@@ -36,14 +39,26 @@ SHARED = ROOT.parent / "shared" / "images"
 COPY_TOLERANCE = 1 / 255
 NIQE_BLOCK = 96
 
-#: name -> (GPNN parameters, exact search?)
+#: name -> parameters of ``dropgan.generate``
 RUNS = {
-    "dropgan (sharp keys), patchmatch": ({"nn": "patchmatch"}, False),
-    "blurred keys, patchmatch": ({"nn": "patchmatch", "keys": "blurred"}, False),
-    "authors' recipe, patchmatch": ({"nn": "patchmatch", "recipe": "authors"}, False),
-    "dropgan (sharp keys), exact": ({"nn": "exact"}, True),
-    "blurred keys, exact": ({"nn": "exact", "keys": "blurred"}, True),
-    "authors' recipe, exact": ({"nn": "exact", "recipe": "authors"}, True),
+    "dropgan (sharp keys), patchmatch": {"nn": "patchmatch"},
+    "blurred keys, patchmatch": {"nn": "patchmatch", "keys": "blurred"},
+    "authors' recipe, patchmatch": {"nn": "patchmatch", "recipe": "authors"},
+    "dropgan (sharp keys), exact": {"nn": "exact"},
+    "blurred keys, exact": {"nn": "exact", "keys": "blurred"},
+    "authors' recipe, exact": {"nn": "exact", "recipe": "authors"},
+    # less noise, for a comparison at the diversity of the authors' outputs
+    **{
+        f"{name}, patchmatch, sigma {sigma}": {"nn": "patchmatch", "sigma": sigma, **params}
+        for sigma in (0.5, 0.6)
+        for name, params in (
+            ("dropgan (sharp keys)", {}),
+            ("blurred keys", {"keys": "blurred"}),
+            ("authors' recipe", {"recipe": "authors"}),
+        )
+    },
+    "GPDM, authors' schedule (default)": {"engine": "gpdm"},
+    "GPDM, fast schedule": {"engine": "gpdm", "schedule": "fast"},
 }
 REFERENCES = {
     "authors' GPNN outputs": "reference/sigd16_gpnn",
@@ -208,11 +223,12 @@ def main() -> None:
     def cache(name: str) -> Path:
         return args.out / "measures" / f"{_slug(name)}.json"
 
-    for name, (params, exact) in RUNS.items():
+    for name, params in RUNS.items():
+        exact = params.get("nn") == "exact"
         chosen = exact_stems if exact else stems
         if not chosen or name in args.skip:
             continue
-        n = 1 if exact else args.samples
+        n = 1 if exact or params.get("engine") == "gpdm" else args.samples
         times = make_samples(name, params, chosen, args.images, args.out, n)
         folder = args.out / _slug(name)
         rows = evaluate(folder, chosen, args.images, args.max_queries, "{stem}_*.png", cache(name))
@@ -229,9 +245,9 @@ def main() -> None:
             )
             summaries[f"{twin}, same images, sample 0"] = summarise(twin_rows, None, chosen)
     if args.jpeg:  # sample 0 of each run saved as the references were (see --jpeg)
-        for name, (_, exact) in RUNS.items():
+        for name, params in RUNS.items():
             folder = args.out / _slug(name)
-            if exact or name in args.skip or not folder.is_dir():
+            if params.get("nn") == "exact" or name in args.skip or not folder.is_dir():
                 continue
             jpegs = args.out / f"{_slug(name)}-jpeg{args.jpeg}"
             jpegs.mkdir(exist_ok=True)

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from dropgan.engines.gpdm import (
+    SCHEDULES,
+    GPDMParams,
     argsort_last,
     gpdm,
     level_steps,
@@ -237,8 +239,39 @@ def test_bad_inputs_raise_input_error():
         gpdm(src, n=0)
 
 
-def test_sample_of_a_real_photo_is_coherent_with_it(photo):
-    out = gpdm(photo, generator=_gen(18))[0]  # the default schedule
+def test_schedules_fill_the_fields_left_unset():
+    assert {k: getattr(GPDMParams(), k) for k in SCHEDULES["authors"]} == SCHEDULES["authors"]
+    fast = GPDMParams(schedule="fast")
+    assert {k: getattr(fast, k) for k in SCHEDULES["fast"]} == SCHEDULES["fast"]
+    assert SCHEDULES["authors"]["projections"] == 64 and SCHEDULES["authors"]["tol"] == 0
+    mixed = GPDMParams(schedule="fast", projections=64, power=1)  # given fields win
+    assert (mixed.projections, mixed.power, mixed.tol) == (64, 1, SCHEDULES["fast"]["tol"])
+    with pytest.raises(InputError, match="schedule must be one of authors, fast"):
+        GPDMParams(schedule="paper")
+
+
+@pytest.mark.parametrize("schedule", ["authors", "fast"])
+def test_the_authors_schedule_runs_every_level_to_the_end(schedule):
+    src = _structured()
+    steps: list[int] = []
+    gpdm(
+        src,
+        coarsest=14,
+        steps=60,
+        schedule=schedule,
+        generator=_gen(20),
+        on_level=lambda _, losses: steps.append(len(losses)),
+    )
+    assert len(steps) > 2
+    if schedule == "authors":
+        assert steps == [60] * len(steps)
+    else:  # a plateau or the work budget ends the fine levels early
+        assert steps[-1] < 60 and sum(steps) < 60 * len(steps)
+
+
+@pytest.mark.parametrize("schedule", ["authors", "fast"])
+def test_sample_of_a_real_photo_is_coherent_with_it(photo, schedule):
+    out = gpdm(photo, generator=_gen(18), schedule=schedule)[0]
     noise = torch.rand(3, 48, 64, generator=_gen(19))
     assert coherence(out, photo) < 0.25 * coherence(noise, photo)
     assert completeness(out, photo) < 0.25 * completeness(noise, photo)

@@ -6,7 +6,7 @@ level: the patches of both images are projected on random unit vectors (a convol
 the vectors as filters), the two sets of projections are sorted, and the loss is the mean
 difference of the sorted values, absolute (``power=1``: the paper's Algorithm 1 and the
 authors' code, whose ``PatchSWDLoss`` in ``patch_swd.py`` defaults to ``l2=False``, which
-their ``main.py`` keeps) or squared (``power=2``: ours, the default). The projections are
+their ``main.py`` keeps) or squared (``power=2``: our fast schedule). The projections are
 drawn afresh every step (``reset_projections=True``). The output of a level, upscaled, is
 the next level's starting point.
 
@@ -28,13 +28,14 @@ What the authors' code does, checked in ariel415el/GPDM at 27a5bf4 (``GPDM.py``,
   output between levels; ours are ``ceil(H * 0.85**n)`` (:func:`gpdm_depth`), resized with
   antialiased bicubic.
 
-Speed on a CPU. The authors' schedule (:data:`AUTHORS_SCHEDULE`: 300 steps at every level,
-64 projections) is about 240 s of single-core work for one 250 x 188 sample, most of it
-sorting. The defaults do about a sixth of that work: 32 projections, a learning rate four
-times higher, a level ends when its loss plateaus (:func:`plateaued`), and every level may
-spend about the work of ``finest_steps`` finest-level steps (:func:`level_steps`), so that
-cheap coarse levels, where the layout forms, run long and the expensive fine levels short.
-``benchmarks/bench_gpdm.py`` measures the time and the patch statistics of both.
+Two schedules (:data:`SCHEDULES`). ``schedule="authors"``, the default, is the authors'
+code's: 300 steps at every level, 64 projections, absolute differences; about 130 s of one
+core for a 250 x 188 sample, most of it sorting. ``schedule="fast"`` does about a sixth of
+that work: 32 projections, a learning rate four times higher, squared differences, a level
+ends when its loss plateaus (:func:`plateaued`), and every level may spend about the work
+of ``finest_steps`` finest-level steps (:func:`level_steps`), so that cheap coarse levels,
+where the layout forms, run long and the expensive fine levels short; its samples are less
+coherent (docs/results.md). ``benchmarks/bench_keys.py`` measures both on SIGD16.
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ from ..pyramid import check_fits, depth_for_coarsest, level_sizes, pyramid, resi
 from .base import Engine, Problem, Run
 
 __all__ = [
-    "AUTHORS_SCHEDULE",
     "GPDM",
     "GPDMParams",
     "match_pyramid",
@@ -68,6 +68,7 @@ __all__ = [
     "patch_swd",
     "plateaued",
     "project_patches",
+    "SCHEDULES",
     "random_projections",
     "resample_sorted",
     "sort_last",
@@ -353,66 +354,110 @@ def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
 
+def _schedules(text: str) -> dict[str, str]:
+    """Metadata of a field whose default (None) the schedule sets."""
+    return {"help": text, "default_text": "the schedule's"}
+
+
+#: The schedules and the values they give to the fields left ``None``. ``authors`` is the
+#: authors' code (``main.py`` and ``GPDM.py`` of ariel415el/GPDM): 300 steps at every level,
+#: 64 projections, their learning rate (0.01 in [-1, 1] units) and their absolute
+#: differences (``PatchSWDLoss(l2=False)`` in ``patch_swd.py``); their noise and pyramid
+#: differ from ours (see the module notes). ``fast`` is ours: about a sixth of the work.
+SCHEDULES: dict[str, dict[str, float | int]] = {
+    "authors": {"projections": 64, "lr": 0.005, "finest_steps": 0, "tol": 0.0, "power": 1},
+    "fast": {"projections": 32, "lr": 0.02, "finest_steps": 50, "tol": 0.05, "power": 2},
+}
+
+
 @dataclass(frozen=True)
 class GPDMParams:
-    """GPDM's parameters; the defaults are our fast schedule (see the module's notes), the
-    authors' schedule is :data:`AUTHORS_SCHEDULE`.
+    """GPDM's parameters. Fields left ``None`` take the value of ``schedule``
+    (:data:`SCHEDULES`), stored resolved; a field given explicitly wins over the schedule.
 
     Attributes
     ----------
+    schedule : {"authors", "fast"}
+        The authors' schedule (the default) or ours, about six times faster (module notes).
     patch_size : int
         Patch side (the authors': 7).
     projections : int
-        Random projections per step (the authors': 64).
+        Random projections per step (authors: 64; fast: 32).
     ratio : float
         Pyramid factor (the authors': 0.85).
     coarsest : int
         Smaller side of the source's coarsest level, at most, in pixels (the authors'
         ``coarse_dim``: 21, a height).
     lr : float
-        Adam's learning rate, in [0, 1] pixel units (the authors': 0.005).
+        Adam's learning rate, in [0, 1] pixel units (authors: 0.005; fast: 0.02).
     steps : int
         Most steps per level (the authors': 300).
     finest_steps : int
-        Work budget per level in finest-level steps (:func:`level_steps`); 0 for none.
+        Work budget per level in finest-level steps (:func:`level_steps`); 0 for none
+        (authors: 0; fast: 50).
     window, tol : int, float
         Early stopping per level (:func:`plateaued`); ``tol=0`` runs every level to its
-        budget, as the authors do.
+        budget (authors: 0; fast: 0.05).
     power : {1, 2}
-        Absolute (1: the paper and the authors' code) or squared (2: ours) differences.
+        Absolute (1: the paper and the authors' code) or squared (2: fast) differences.
+
+    Examples
+    --------
+    >>> p = GPDMParams()
+    >>> p.projections, p.lr, p.tol, p.power
+    (64, 0.005, 0.0, 1)
+    >>> GPDMParams(schedule="fast", projections=48).projections
+    48
     """
 
+    schedule: str = field(
+        default="authors",
+        metadata={
+            **_help(
+                "authors: their code's (300 steps at every level, 64 projections); fast: "
+                "ours, about six times faster (32 projections, early stop, a work budget)"
+            ),
+            "choices": tuple(SCHEDULES),
+        },
+    )
     patch_size: int = field(default=7, metadata=_help("patch side p, odd"))
-    projections: int = field(
-        default=32, metadata=_help("random projections per step (the authors: 64)")
+    projections: int | None = field(
+        default=None, metadata=_schedules("random projections per step (authors: 64; fast: 32)")
     )
     ratio: float = field(default=0.85, metadata=_help("pyramid downscaling factor"))
     coarsest: int = field(default=21, metadata=_help("smaller side of the coarsest level, px"))
-    lr: float = field(
-        default=0.02,
-        metadata=_help("Adam learning rate, [0, 1] pixel units (the authors: 0.005)"),
+    lr: float | None = field(
+        default=None,
+        metadata=_schedules("Adam learning rate, [0, 1] pixel units (authors: 0.005; fast: 0.02)"),
     )
     steps: int = field(default=300, metadata=_help("most Adam steps per level"))
-    finest_steps: int = field(
-        default=50,
-        metadata=_help(
-            "work budget per level, in steps at the finest level; 0 for none, as the authors "
+    finest_steps: int | None = field(
+        default=None,
+        metadata=_schedules(
+            "work budget per level, in steps at the finest level; 0 for none (authors: 0; fast: 50)"
         ),
     )
     window: int = field(default=20, metadata=_help("steps per plateau window"))
-    tol: float = field(
-        default=0.05,
-        metadata=_help(
+    tol: float | None = field(
+        default=None,
+        metadata=_schedules(
             "stop a level when the loss of the last window fell by less than this fraction; "
-            "0 runs every level to its budget, as the authors"
+            "0 runs every level to its budget (authors: 0; fast: 0.05)"
         ),
     )
-    power: int = field(
-        default=2,
-        metadata=_help("1: absolute (the paper, the authors' code), 2: squared (ours)"),
+    power: int | None = field(
+        default=None,
+        metadata=_schedules("1: absolute differences (authors), 2: squared (fast)"),
     )
 
     def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise InputError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+            )
+        for name, value in SCHEDULES[self.schedule].items():
+            if getattr(self, name) is None:  # stored resolved, so metadata records it
+                object.__setattr__(self, name, value)
         check_count("patch size", self.patch_size, 3)
         check_count("projections", self.projections, 1, 4096)
         check_count("coarsest", self.coarsest, 1)
@@ -426,20 +471,6 @@ class GPDMParams:
             raise InputError(f"tol must be in [0, 1) (0: no early stop), got {self.tol!r}")
         if self.power not in (1, 2):
             raise InputError(f"power must be 1 or 2, got {self.power!r}")
-
-
-#: The authors' schedule, for comparisons: ``GPDMParams(**AUTHORS_SCHEDULE)`` runs every
-#: level 300 steps with 64 projections at their learning rate (in [0, 1] units). It keeps
-#: our squared loss (``power=2``); their code's is absolute (``power=1``), and their noise
-#: and pyramid differ too (see the module notes).
-AUTHORS_SCHEDULE: dict[str, float | int] = {
-    "projections": 64,
-    "lr": 0.005,
-    "steps": 300,
-    "finest_steps": 0,
-    "tol": 0.0,
-    "power": 1,  # their PatchSWDLoss(l2=False) in patch_swd.py: absolute differences
-}
 
 
 def gpdm_depth(params: GPDMParams, source_size: Sequence[int], out_size: Sequence[int]) -> int:
@@ -633,6 +664,8 @@ class GPDM(Engine):
     summary = "patch-distribution matching (sliced Wasserstein), no training"
     params_type = GPDMParams
     tasks = frozenset({"generate", "retarget", "animate"})
+    #: an animation's every frame is a whole run
+    task_defaults = {"animate": {"schedule": "fast"}}
 
     def depth(
         self,
