@@ -22,6 +22,11 @@ What the authors' code does, checked in ariel415el/GPDM at 27a5bf4 (``GPDM.py``,
   level from 188 x 250 its standard deviation is about 0.05 in [0, 1] units (measured).
   Here the task's ``sigma`` (0.75 by default) is added at the coarsest level itself, about
   fifteen times stronger there.
+* Patch counts that differ (an output of another size than the source): their
+  ``duplicate_to_match_lengths`` (``patch_swd.py``) repeats the smaller set of projections
+  whole as often as it fits, then adds random entries of it (``torch.randperm``); here each
+  output patch is compared with the source's quantile at its rank, interpolated
+  (:func:`resample_sorted`): the same comparison of quantiles, without the random draw.
 * Pyramid: their levels are ``int(h * 0.85)`` repeated from the full height until at most
   ``coarse_dim`` = 21 (``get_pyramid_scales`` in ``utils.py``), each the source resized from
   full size by torchvision's ``Resize(antialias=True)``, bilinear, which also upscales the
