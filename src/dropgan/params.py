@@ -18,16 +18,29 @@ __all__ = [
     "MAX_ITERS",
     "check_count",
     "check_seed",
+    "field_help",
     "finite_positive",
     "is_int",
     "is_real",
     "parse_bytes",
     "sample_seed",
+    "schedule_help",
 ]
 
 #: Upper bound of any per-level step count: far above every recipe, low enough that a typo
 #: cannot start a run of days.
 MAX_ITERS = 100_000
+
+
+def field_help(text: str) -> dict[str, str]:
+    """Metadata of a parameter field: the help text of its command-line option and web-app
+    control."""
+    return {"help": text}
+
+
+def schedule_help(text: str) -> dict[str, str]:
+    """Metadata of a parameter field whose default (None) the engine's schedule sets."""
+    return {"help": text, "default_text": "the schedule's"}
 
 
 def is_int(value: object) -> bool:

@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from ..params import MAX_ITERS, check_count, finite_positive, is_real
+from ..params import MAX_ITERS, check_count, field_help, finite_positive, is_real, schedule_help
 from ..progress import Progress, ProgressLike, as_progress
 from ..pyramid import check_fits, depth_for_coarsest, level_sizes, pyramid, resize
 from .base import Engine, Problem, Run
@@ -355,15 +355,6 @@ def match_level(
     return y.detach().clamp_(0, 1), losses
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
-def _schedules(text: str) -> dict[str, str]:
-    """Metadata of a field whose default (None) the schedule sets."""
-    return {"help": text, "default_text": "the schedule's"}
-
-
 #: The schedules and the values they give to the fields left ``None``. ``authors`` is the
 #: authors' code (``main.py`` and ``GPDM.py`` of ariel415el/GPDM): 300 steps at every level,
 #: 64 projections, their learning rate (0.01 in [-1, 1] units) and their absolute
@@ -418,41 +409,43 @@ class GPDMParams:
     schedule: str = field(
         default="authors",
         metadata={
-            **_help(
+            **field_help(
                 "authors: their code's (300 steps at every level, 64 projections); fast: "
                 "ours, about six times faster (32 projections, early stop, a work budget)"
             ),
             "choices": tuple(SCHEDULES),
         },
     )
-    patch_size: int = field(default=7, metadata=_help("patch side p, odd"))
+    patch_size: int = field(default=7, metadata=field_help("patch side p, odd"))
     projections: int | None = field(
-        default=None, metadata=_schedules("random projections per step (authors: 64; fast: 32)")
+        default=None, metadata=schedule_help("random projections per step (authors: 64; fast: 32)")
     )
-    ratio: float = field(default=0.85, metadata=_help("pyramid downscaling factor"))
-    coarsest: int = field(default=21, metadata=_help("smaller side of the coarsest level, px"))
+    ratio: float = field(default=0.85, metadata=field_help("pyramid downscaling factor"))
+    coarsest: int = field(default=21, metadata=field_help("smaller side of the coarsest level, px"))
     lr: float | None = field(
         default=None,
-        metadata=_schedules("Adam learning rate, [0, 1] pixel units (authors: 0.005; fast: 0.02)"),
+        metadata=schedule_help(
+            "Adam learning rate, [0, 1] pixel units (authors: 0.005; fast: 0.02)"
+        ),
     )
-    steps: int = field(default=300, metadata=_help("most Adam steps per level"))
+    steps: int = field(default=300, metadata=field_help("most Adam steps per level"))
     finest_steps: int | None = field(
         default=None,
-        metadata=_schedules(
+        metadata=schedule_help(
             "work budget per level, in steps at the finest level; 0 for none (authors: 0; fast: 50)"
         ),
     )
-    window: int = field(default=20, metadata=_help("steps per plateau window"))
+    window: int = field(default=20, metadata=field_help("steps per plateau window"))
     tol: float | None = field(
         default=None,
-        metadata=_schedules(
+        metadata=schedule_help(
             "stop a level when the loss of the last window fell by less than this fraction; "
             "0 runs every level to its budget (authors: 0; fast: 0.05)"
         ),
     )
     power: int | None = field(
         default=None,
-        metadata=_schedules("1: absolute differences (authors), 2: squared (fast)"),
+        metadata=schedule_help("1: absolute differences (authors), 2: squared (fast)"),
     )
 
     def __post_init__(self) -> None:

@@ -45,7 +45,15 @@ import torch
 
 from ..errors import InputError
 from ..heap import fix_mmap_threshold
-from ..params import MAX_ITERS, check_count, finite_positive, is_int, is_real, parse_bytes
+from ..params import (
+    MAX_ITERS,
+    check_count,
+    field_help,
+    finite_positive,
+    is_int,
+    is_real,
+    parse_bytes,
+)
 from ..patches import (
     PatchTable,
     extract_patches,
@@ -107,10 +115,6 @@ def authors_blend_sigma(patch_size: int) -> float:
     return 1.7 * (patch_size - 1) / 2
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class GPNNParams:
     """The method's parameters, with the defaults for random generation.
@@ -161,17 +165,19 @@ class GPNNParams:
     'sharp'
     """
 
-    patch_size: int = field(default=7, metadata=_help("patch side p, odd"))
-    ratio: float = field(default=0.75, metadata=_help("pyramid downscaling factor r"))
-    alpha: float = field(default=math.inf, metadata=_help("completeness knob; inf = plain MSE"))
-    iters: int = field(default=10, metadata=_help("PNN steps per level"))
+    patch_size: int = field(default=7, metadata=field_help("patch side p, odd"))
+    ratio: float = field(default=0.75, metadata=field_help("pyramid downscaling factor r"))
+    alpha: float = field(
+        default=math.inf, metadata=field_help("completeness knob; inf = plain MSE")
+    )
+    iters: int = field(default=10, metadata=field_help("PNN steps per level"))
     coarsest_iters: int = field(
-        default=1, metadata=_help("PNN steps at the coarsest level; 0 keeps the initial guess")
+        default=1, metadata=field_help("PNN steps at the coarsest level; 0 keeps the initial guess")
     )
     recipe: str = field(
         default="dropgan",
         metadata={
-            **_help(
+            **field_help(
                 "dropgan (ours) or authors (the DropTheGAN code: blurred keys, its pyramid, "
                 "resize, fold weights and level count)"
             ),
@@ -181,7 +187,7 @@ class GPNNParams:
     keys: str | None = field(
         default=None,
         metadata={
-            **_help(
+            **field_help(
                 "keys after a level's first step: sharp (ours) or blurred (the paper's and "
                 "the authors')"
             ),
@@ -191,21 +197,21 @@ class GPNNParams:
     blend_sigma: float | None = field(
         default=None,
         metadata={
-            **_help("Gaussian weight of overlapping patches, px; inf for uniform"),
+            **field_help("Gaussian weight of overlapping patches, px; inf for uniform"),
             "default_text": "the recipe's: 7 for dropgan, 5.1 for authors",
         },
     )
     nn: str | None = field(
         default=None,
         metadata={
-            **_help(f"nearest-neighbour backend: {', '.join(BACKENDS)}"),
+            **field_help(f"nearest-neighbour backend: {', '.join(BACKENDS)}"),
             "default_text": "exact on a GPU, patchmatch on a CPU",
         },
     )
     memory_budget: int | None = field(
         default=None,
         metadata={
-            **_help(
+            **field_help(
                 "bytes for exact search tiles, e.g. 512M; given, freed memory also leaves the "
                 "process at once"
             ),
@@ -252,7 +258,7 @@ class AuthorsTaskParams(GPNNParams):
     the number of downscalings their code uses for it, which :meth:`GPNN.depth` returns."""
 
     authors_levels: int = field(
-        default=9, metadata=_help("downscalings N of the authors' code for this task")
+        default=9, metadata=field_help("downscalings N of the authors' code for this task")
     )
 
     def __post_init__(self) -> None:

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import InputError
-from ...params import MAX_ITERS, check_count, finite_positive, is_real
+from ...params import (
+    MAX_ITERS,
+    check_count,
+    field_help,
+    finite_positive,
+    is_real,
+    schedule_help,
+)
 
 __all__ = ["MAX_SCALES", "SCHEDULES", "SR_DEFAULTS", "SinGANParams"]
 
@@ -55,15 +62,6 @@ SR_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _schedules(text: str) -> dict[str, str]:
-    """Metadata of a field whose default (None) the schedule sets."""
-    return {"help": text, "default_text": "the schedule's"}
-
-
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class SinGANParams:
     """SinGAN's training (and sampling) parameters, with the paper's defaults.
@@ -83,89 +81,91 @@ class SinGANParams:
 
     schedule: str = field(
         default="paper",
-        metadata=_help(
+        metadata=field_help(
             "paper: the authors' training; fast: ConSinGAN's measures (6 dense scales, the "
             "3 finest trained together, no BatchNorm)"
         ),
     )
     iters: int | None = field(
-        default=None, metadata=_schedules("training iterations per scale (paper: 2000)")
+        default=None, metadata=schedule_help("training iterations per scale (paper: 2000)")
     )
     scales: int | None = field(
         default=None,
-        metadata=_schedules(
+        metadata=schedule_help(
             "number of scales; by default the authors' rule, coarsest smaller side about "
             "min_size (10 for 250x188; fast: 6)"
         ),
     )
     max_size: int = field(
-        default=250, metadata=_help("longer side of the training image at most, px")
+        default=250, metadata=field_help("longer side of the training image at most, px")
     )
-    min_size: int = field(default=25, metadata=_help("smaller side of the coarsest scale, px"))
+    min_size: int = field(default=25, metadata=field_help("smaller side of the coarsest scale, px"))
     scale_factor: float = field(
         default=0.75,
-        metadata=_help(
+        metadata=field_help(
             "pyramid factor that the scale-count rule starts from; it is then re-fitted so "
             "that the coarsest smaller side is min_size"
         ),
     )
     spacing: str | None = field(
         default=None,
-        metadata=_schedules(
+        metadata=schedule_help(
             "geometric: one factor between scales (paper); dense: ConSinGAN's, more scales "
             "at low resolution (fast)"
         ),
     )
     concurrent: int | None = field(
         default=None,
-        metadata=_schedules("generators trained at once, the finest ones (paper: 1; fast: 3)"),
+        metadata=schedule_help("generators trained at once, the finest ones (paper: 1; fast: 3)"),
     )
     lr_scale: float = field(
         default=0.1,
-        metadata=_help("learning-rate factor per older scale among those trained at once"),
+        metadata=field_help("learning-rate factor per older scale among those trained at once"),
     )
     batch_norm: bool | None = field(
         default=None,
-        metadata=_schedules(
+        metadata=schedule_help(
             "BatchNorm in the generators and discriminators (paper: on; fast: off)"
         ),
     )
-    lr_g: float = field(default=5e-4, metadata=_help("generator Adam learning rate"))
-    lr_d: float = field(default=5e-4, metadata=_help("discriminator Adam learning rate"))
-    beta1: float = field(default=0.5, metadata=_help("Adam's beta1; beta2 is 0.999"))
+    lr_g: float = field(default=5e-4, metadata=field_help("generator Adam learning rate"))
+    lr_d: float = field(default=5e-4, metadata=field_help("discriminator Adam learning rate"))
+    beta1: float = field(default=0.5, metadata=field_help("Adam's beta1; beta2 is 0.999"))
     lr_decay_at: float = field(
         default=0.8,
-        metadata=_help(
+        metadata=field_help(
             "share of a scale's iterations after which the learning rates are multiplied by gamma"
         ),
     )
-    gamma: float = field(default=0.1, metadata=_help("learning-rate decay factor"))
-    d_steps: int = field(default=3, metadata=_help("discriminator steps per iteration"))
-    g_steps: int = field(default=3, metadata=_help("generator steps per iteration"))
-    gp_weight: float = field(default=0.1, metadata=_help("WGAN-GP gradient penalty weight lambda"))
-    rec_weight: float = field(default=10.0, metadata=_help("reconstruction loss weight alpha"))
+    gamma: float = field(default=0.1, metadata=field_help("learning-rate decay factor"))
+    d_steps: int = field(default=3, metadata=field_help("discriminator steps per iteration"))
+    g_steps: int = field(default=3, metadata=field_help("generator steps per iteration"))
+    gp_weight: float = field(
+        default=0.1, metadata=field_help("WGAN-GP gradient penalty weight lambda")
+    )
+    rec_weight: float = field(default=10.0, metadata=field_help("reconstruction loss weight alpha"))
     noise_weight: float = field(
         default=0.1,
-        metadata=_help(
+        metadata=field_help(
             "noise amplitude of a scale as a multiple of the RMSE of the reconstruction "
             "coming from the scales below"
         ),
     )
     width: int = field(
         default=32,
-        metadata=_help("convolution channels at scales 0-3, doubled every 4 scales"),
+        metadata=field_help("convolution channels at scales 0-3, doubled every 4 scales"),
     )
     min_width: int = field(
         default=32,
-        metadata=_help("fewest channels of a layer at scales 0-3, doubled likewise"),
+        metadata=field_help("fewest channels of a layer at scales 0-3, doubled likewise"),
     )
-    max_width: int = field(default=128, metadata=_help("most convolution channels"))
+    max_width: int = field(default=128, metadata=field_help("most convolution channels"))
     layers: int = field(
-        default=5, metadata=_help("3x3 convolutions per generator and discriminator")
+        default=5, metadata=field_help("3x3 convolutions per generator and discriminator")
     )
     start_scale: int = field(
         default=0,
-        metadata=_help(
+        metadata=field_help(
             "sampling: scales below this one replay the reconstruction (or are replaced by "
             "the injected image), the others draw noise; 0 the coarsest, -1 the finest"
         ),
