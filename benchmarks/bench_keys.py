@@ -41,21 +41,37 @@ NIQE_BLOCK = 96
 
 #: name -> parameters of ``dropgan.generate``
 RUNS = {
-    "dropgan (sharp keys), patchmatch": {"nn": "patchmatch"},
-    "blurred keys, patchmatch": {"nn": "patchmatch", "keys": "blurred"},
+    # our recipe as it was (Gaussian fold weights of 7 px), each key scheme
+    "dropgan (sharp keys), patchmatch": {"nn": "patchmatch", "blend_sigma": 7.0},
+    "blurred keys, patchmatch": {"nn": "patchmatch", "keys": "blurred", "blend_sigma": 7.0},
     "authors' recipe, patchmatch": {"nn": "patchmatch", "recipe": "authors"},
-    "dropgan (sharp keys), exact": {"nn": "exact"},
-    "blurred keys, exact": {"nn": "exact", "keys": "blurred"},
+    "dropgan (sharp keys), exact": {"nn": "exact", "blend_sigma": 7.0},
+    "blurred keys, exact": {"nn": "exact", "keys": "blurred", "blend_sigma": 7.0},
     "authors' recipe, exact": {"nn": "exact", "recipe": "authors"},
     # less noise, for a comparison at the diversity of the authors' outputs
     **{
         f"{name}, patchmatch, sigma {sigma}": {"nn": "patchmatch", "sigma": sigma, **params}
         for sigma in (0.5, 0.6)
         for name, params in (
-            ("dropgan (sharp keys)", {}),
-            ("blurred keys", {"keys": "blurred"}),
+            ("dropgan (sharp keys)", {"blend_sigma": 7.0}),
+            ("blurred keys", {"keys": "blurred", "blend_sigma": 7.0}),
             ("authors' recipe", {"recipe": "authors"}),
         )
+    },
+    # the authors' recipe one ingredient at a time: their fold weights, and their keys
+    **{
+        f"dropgan (sharp keys), authors' fold weights, patchmatch{tail}": {
+            "nn": "patchmatch",
+            "blend_sigma": 5.1,
+            **params,
+        }
+        for tail, params in (("", {}), (", sigma 0.5", {"sigma": 0.5}))
+    },
+    "authors' recipe with sharp keys, patchmatch, sigma 0.5": {
+        "nn": "patchmatch",
+        "sigma": 0.5,
+        "recipe": "authors",
+        "keys": "sharp",
     },
     "GPDM, authors' schedule (default)": {"engine": "gpdm"},
     "GPDM, fast schedule": {"engine": "gpdm", "schedule": "fast"},
