@@ -174,19 +174,21 @@ def test_level_steps_spread_the_work_of_the_finest_level():
     assert level_steps(sizes, 300, 0) == [300] * 5  # the authors' schedule
 
 
-def test_levels_follow_the_step_plan():
-    src = _structured()
+def _steps_taken(**params) -> list[int]:
+    """The steps GPDM takes at each level of the structured image, coarsest first."""
     taken: list[int] = []
     gpdm(
-        src,
+        _structured(),
         coarsest=14,
-        steps=40,
-        finest_steps=10,
-        tol=0,
-        projections=4,
         generator=_gen(20),
-        on_level=lambda i, losses: taken.append(len(losses)),
+        on_level=lambda _, losses: taken.append(len(losses)),
+        **params,
     )
+    return taken
+
+
+def test_levels_follow_the_step_plan():
+    taken = _steps_taken(steps=40, finest_steps=10, tol=0, projections=4)
     sizes = level_sizes((32, 40), 0.85, depth_for_coarsest((32, 40), 0.85, 14))
     assert taken == level_steps(sizes, 40, 10)[::-1]  # coarsest first
     assert taken[0] == 40 and taken[-1] == 10
@@ -252,16 +254,7 @@ def test_schedules_fill_the_fields_left_unset():
 
 @pytest.mark.parametrize("schedule", ["authors", "fast"])
 def test_the_authors_schedule_runs_every_level_to_the_end(schedule):
-    src = _structured()
-    steps: list[int] = []
-    gpdm(
-        src,
-        coarsest=14,
-        steps=60,
-        schedule=schedule,
-        generator=_gen(20),
-        on_level=lambda _, losses: steps.append(len(losses)),
-    )
+    steps = _steps_taken(steps=60, schedule=schedule)
     assert len(steps) > 2
     if schedule == "authors":
         assert steps == [60] * len(steps)
